@@ -10,7 +10,13 @@
 """
 
 from kgt5mm.modeling.config import MODEL_SIZES, LoraConfig, ModelConfig, TokenizerConfig
-from kgt5mm.modeling.model import build_model, count_parameters, is_peft_model, save_model, unwrap_peft
+from kgt5mm.modeling.model import (
+    build_model,
+    count_parameters,
+    is_peft_model,
+    save_model,
+    unwrap_peft,
+)
 from kgt5mm.modeling.tokenizer import (
     EOS_ID,
     PAD_ID,

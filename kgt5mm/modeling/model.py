@@ -57,10 +57,14 @@ def _pretrained_model(config: ModelConfig, tokenizer: PreTrainedTokenizerBase) -
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(config.pretrained)
     except (OSError, ValueError) as error:
-        raise KGT5MMError(f"cannot load a seq2seq checkpoint from {config.pretrained!r}: {error}") from error
+        raise KGT5MMError(
+            f"cannot load a seq2seq checkpoint from {config.pretrained!r}: {error}"
+        ) from error
     vocab = _vocab_size(tokenizer)
     if model.get_input_embeddings().num_embeddings < vocab:
-        logger.info("resizing the embeddings of %s to the tokenizer's %d tokens", config.pretrained, vocab)
+        logger.info(
+            "resizing the embeddings of %s to the tokenizer's %d tokens", config.pretrained, vocab
+        )
         model.resize_token_embeddings(vocab)
     if model.config.decoder_start_token_id is None:
         model.config.decoder_start_token_id = tokenizer.pad_token_id
@@ -75,10 +79,17 @@ def _add_lora(model: PreTrainedModel, config: ModelConfig) -> PreTrainedModel:
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     missing = [m for m in lora.target_modules if m not in names]
     if missing:
-        raise KGT5MMError(f"model.lora.target_modules {missing} are not modules of {config.pretrained!r}")
+        raise KGT5MMError(
+            f"model.lora.target_modules {missing} are not modules of {config.pretrained!r}"
+        )
     peft_config = PeftLoraConfig(
-        task_type=TaskType.SEQ_2_SEQ_LM, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules), modules_to_save=list(lora.modules_to_save) or None)
+        task_type=TaskType.SEQ_2_SEQ_LM,
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        modules_to_save=list(lora.modules_to_save) or None,
+    )
     return get_peft_model(model, peft_config)
 
 
@@ -91,15 +102,23 @@ def build_model(config: ModelConfig, *, tokenizer: PreTrainedTokenizerBase) -> t
         in a ``peft.PeftModel`` when ``config.lora.enabled``
     """
     config.validate()
-    model = _scratch_model(config, tokenizer) if config.pretrained is None else _pretrained_model(config, tokenizer)
+    model = (
+        _scratch_model(config, tokenizer)
+        if config.pretrained is None
+        else _pretrained_model(config, tokenizer)
+    )
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if config.lora.enabled:
         model = _add_lora(model, config)
     trainable, total = count_parameters(model)
-    logger.info("model: %s, %.2fM parameters (%.2fM trainable)",
-                config.pretrained or f"T5 '{config.size}' from scratch", total / 1e6, trainable / 1e6)
+    logger.info(
+        "model: %s, %.2fM parameters (%.2fM trainable)",
+        config.pretrained or f"T5 '{config.size}' from scratch",
+        total / 1e6,
+        trainable / 1e6,
+    )
     return model
 
 

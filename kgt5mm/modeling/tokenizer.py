@@ -92,8 +92,9 @@ def tokenizer_corpus(kg: KnowledgeGraph, *, config: TokenizerConfig) -> list[str
     return sentences
 
 
-def _train_spiece(sentences: Iterable[str], *, config: TokenizerConfig,
-                  special_tokens: Sequence[str]) -> bytes:
+def _train_spiece(
+    sentences: Iterable[str], *, config: TokenizerConfig, special_tokens: Sequence[str]
+) -> bytes:
     import sentencepiece as spm
 
     reserved = {_PAD, _EOS, _UNK}
@@ -115,8 +116,13 @@ def _train_spiece(sentences: Iterable[str], *, config: TokenizerConfig,
         byte_fallback=True,
         split_digits=True,
         allow_whitespace_only_pieces=True,
-        pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID, bos_id=-1,
-        pad_piece=_PAD, eos_piece=_EOS, unk_piece=_UNK,
+        pad_id=PAD_ID,
+        eos_id=EOS_ID,
+        unk_id=UNK_ID,
+        bos_id=-1,
+        pad_piece=_PAD,
+        eos_piece=_EOS,
+        unk_piece=_UNK,
         user_defined_symbols=list(special_tokens),
         input_sentence_size=config.max_sentences,
         shuffle_input_sentence=True,
@@ -127,7 +133,9 @@ def _train_spiece(sentences: Iterable[str], *, config: TokenizerConfig,
     return model.getvalue()
 
 
-def tokenizer_from_spiece(model_proto: bytes, *, model_max_length: int = 1 << 20) -> PreTrainedTokenizerBase:
+def tokenizer_from_spiece(
+    model_proto: bytes, *, model_max_length: int = 1 << 20
+) -> PreTrainedTokenizerBase:
     """A transformers fast tokenizer equivalent to a SentencePiece unigram model.
 
     The pipeline mirrors SentencePiece with identity normalization: prepend "▁", map spaces
@@ -136,35 +144,68 @@ def tokenizer_from_spiece(model_proto: bytes, *, model_max_length: int = 1 << 20
     """
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as sp_pb2
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from transformers import PreTrainedTokenizerFast
 
     proto = sp_pb2.ModelProto()
     proto.ParseFromString(model_proto)
     if proto.trainer_spec.model_type != sp_pb2.TrainerSpec.UNIGRAM:
-        raise KGT5MMError("only SentencePiece unigram models convert exactly; train with model_type=unigram")
+        raise KGT5MMError(
+            "only SentencePiece unigram models convert exactly; train with model_type=unigram"
+        )
     processor = spm.SentencePieceProcessor(model_proto=model_proto)
-    vocab = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
+    vocab = [
+        (processor.id_to_piece(i), processor.get_score(i))
+        for i in range(processor.get_piece_size())
+    ]
     if [vocab[i][0] for i in (PAD_ID, EOS_ID, UNK_ID)] != [_PAD, _EOS, _UNK]:
         raise KGT5MMError("the SentencePiece model must have <pad>=0, </s>=1, <unk>=2")
     backend = Tokenizer(models.Unigram(vocab, unk_id=UNK_ID, byte_fallback=True))
     backend.normalizer = normalizers.Sequence(
-        [normalizers.Prepend(_SPACE), normalizers.Replace(" ", _SPACE)])
+        [normalizers.Prepend(_SPACE), normalizers.Replace(" ", _SPACE)]
+    )
     backend.pre_tokenizer = pre_tokenizers.Split(Regex(_SPACE), behavior="merged_with_next")
-    backend.decoder = decoders.Sequence([
-        decoders.Replace(_SPACE, " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    backend.decoder = decoders.Sequence(
+        [
+            decoders.Replace(_SPACE, " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
     backend.post_processor = processors.TemplateProcessing(
-        single=f"$A {_EOS}", pair=f"$A {_EOS} $B {_EOS}", special_tokens=[(_EOS, EOS_ID)])
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in (_PAD, _EOS, _UNK)])
+        single=f"$A {_EOS}", pair=f"$A {_EOS} $B {_EOS}", special_tokens=[(_EOS, EOS_ID)]
+    )
+    backend.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in (_PAD, _EOS, _UNK)]
+    )
     user = [p.piece for p in proto.pieces if p.type == sp_pb2.ModelProto.SentencePiece.USER_DEFINED]
     if user:  # markers swallow the spaces around them: "a <sep> b" -> a, <sep>, ▁b (no lone "▁")
-        backend.add_tokens([AddedToken(t, special=False, normalized=False, lstrip=True, rstrip=True) for t in user])
+        backend.add_tokens(
+            [AddedToken(t, special=False, normalized=False, lstrip=True, rstrip=True) for t in user]
+        )
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token=_PAD, eos_token=_EOS, unk_token=_UNK,
-        model_max_length=model_max_length, padding_side="right")
+        tokenizer_object=backend,
+        pad_token=_PAD,
+        eos_token=_EOS,
+        unk_token=_UNK,
+        model_max_length=model_max_length,
+        padding_side="right",
+    )
 
 
-def _save_folder(tokenizer: PreTrainedTokenizerBase, model_proto: bytes, output_dir: str | Path) -> None:
+def _save_folder(
+    tokenizer: PreTrainedTokenizerBase, model_proto: bytes, output_dir: str | Path
+) -> None:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(output_dir))
@@ -201,8 +242,12 @@ def train_tokenizer(
     sentences = tokenizer_corpus(kg, config=config)
     if not sentences:
         raise KGT5MMError(f"graph {getattr(kg, 'name', '?')!r} has no text to train a tokenizer on")
-    logger.info("training a %s SentencePiece model (vocab %d) on %d sentences",
-                config.model_type, config.vocab_size, len(sentences))
+    logger.info(
+        "training a %s SentencePiece model (vocab %d) on %d sentences",
+        config.model_type,
+        config.vocab_size,
+        len(sentences),
+    )
     proto = _train_spiece(sentences, config=config, special_tokens=special_tokens)
     tokenizer = tokenizer_from_spiece(proto)
     logger.info("tokenizer: %d pieces, %d special tokens", len(tokenizer), len(special_tokens))
@@ -223,8 +268,12 @@ def load_tokenizer(path: str | Path, **kwargs: Any) -> PreTrainedTokenizerBase:
     path_obj = Path(path)
     if path_obj.exists() and not path_obj.is_dir():
         raise KGT5MMError(f"tokenizer path {str(path)!r} is a file, expected a folder or Hub id")
-    if path_obj.is_dir() and not (path_obj / "tokenizer.json").exists() and (path_obj / SPIECE_FILE).exists() \
-            and not (path_obj / "tokenizer_config.json").exists():
+    if (
+        path_obj.is_dir()
+        and not (path_obj / "tokenizer.json").exists()
+        and (path_obj / SPIECE_FILE).exists()
+        and not (path_obj / "tokenizer_config.json").exists()
+    ):
         tokenizer = tokenizer_from_spiece((path_obj / SPIECE_FILE).read_bytes())
     else:
         try:
@@ -263,6 +312,7 @@ def encode_targets(tokenizer: PreTrainedTokenizerBase, names: Sequence[str]) -> 
         if previous != index and names[previous] != name:
             raise KGT5MMError(
                 f"entity names {names[previous]!r} (index {previous}) and {name!r} (index {index}) "
-                f"encode to the same token ids {ids[:20]}: the tokenizer cannot tell them apart")
+                f"encode to the same token ids {ids[:20]}: the tokenizer cannot tell them apart"
+            )
         targets.append(ids + [eos])
     return targets
