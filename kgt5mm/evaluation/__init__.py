@@ -1,0 +1,64 @@
+"""Filtered link-prediction evaluation: ranks as data, metrics as pure functions, the evaluator.
+
+::
+
+    from kgt5mm.evaluation import EvalConfig, evaluate
+    result = evaluate(model, tokenizer, kg, builder, split="test", config=EvalConfig())
+    result.metrics["both.realistic.mrr"]; result.save("eval_out")
+
+    from kgt5mm.evaluation import rank_from_scores, compute_metrics
+    ranks = rank_from_scores(scores, targets, filter_mask)     # any (n, E) score matrix
+    compute_metrics(ranks, num_relations=R)
+"""
+
+from kgt5mm.evaluation.evaluator import (
+    EvalConfig,
+    EvaluationResult,
+    Predictions,
+    atomic_write_text,
+    build_trie,
+    evaluate,
+    predict_candidates,
+    select_queries,
+)
+from kgt5mm.evaluation.metrics import (
+    HITS_AT,
+    METRIC_NAMES,
+    SIDES,
+    compute_metrics,
+    hits_at_k,
+    mean_rank,
+    mean_reciprocal_rank,
+    side_mask,
+)
+from kgt5mm.evaluation.ranks import (
+    RANK_TYPES,
+    Ranks,
+    filter_mask,
+    rank_from_scores,
+    ranks_from_beams,
+)
+
+__all__ = [
+    "EvalConfig",
+    "EvaluationResult",
+    "HITS_AT",
+    "METRIC_NAMES",
+    "Predictions",
+    "RANK_TYPES",
+    "Ranks",
+    "SIDES",
+    "atomic_write_text",
+    "build_trie",
+    "compute_metrics",
+    "evaluate",
+    "filter_mask",
+    "hits_at_k",
+    "mean_rank",
+    "mean_reciprocal_rank",
+    "predict_candidates",
+    "rank_from_scores",
+    "ranks_from_beams",
+    "select_queries",
+    "side_mask",
+]

@@ -1,0 +1,423 @@
+"""Filtered link-prediction evaluation of a seq2seq model (beam or exhaustive), distributed.
+
+::
+
+    from kgt5mm.evaluation import EvalConfig, evaluate
+    result = evaluate(model, tokenizer, kg, builder, split="test",
+                      config=EvalConfig(num_beams=10, top_k=10))
+    result.metrics["both.realistic.mrr"]
+    result.save("eval_out")     # metrics.json, per_relation.tsv, per_relation_mrr.png
+
+The pipeline per batch of queries: context strings (``builder.build_many``) -> source ids ->
+either trie-constrained beam search (top-k entities and scores) or exhaustive teacher-forced
+scores of all entities -> filtered ranks (:mod:`kgt5mm.evaluation.ranks`) -> metrics
+(:mod:`kgt5mm.evaluation.metrics`). With an ``accelerate.Accelerator`` each process decodes a
+disjoint contiguous shard of the queries; the shards are gathered with their query indices
+(``gather_object``), so no query is lost or counted twice whatever the shard sizes, and every
+process returns the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kgt5mm.decoding.beam import constrained_beam_search, score_all_entities, unwrap_seq2seq
+from kgt5mm.decoding.trie import EntityTrie
+from kgt5mm.errors import ConfigError, KGT5MMError
+from kgt5mm.evaluation.metrics import HITS_AT, compute_metrics, hits_at_k, mean_reciprocal_rank
+from kgt5mm.evaluation.ranks import Ranks, filter_mask, rank_from_scores, ranks_from_beams
+
+__all__ = [
+    "EvalConfig",
+    "EvaluationResult",
+    "Predictions",
+    "build_trie",
+    "evaluate",
+    "predict_candidates",
+    "select_queries",
+]
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+PER_RELATION_FILE = "per_relation.tsv"
+PER_RELATION_PLOT = "per_relation_mrr.png"
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class EvalConfig:
+    """How link prediction is evaluated (beam or exhaustive ranking, batching, subsets)."""
+
+    num_beams: int = field(default=10, metadata=_help("open hypotheses per query in beam search"))
+    top_k: int = field(
+        default=10,
+        metadata=_help("finished candidates kept per query and ranked (>= 10 for Hits@10)"),
+    )
+    batch_size: int = field(default=32, metadata=_help("queries decoded together"))
+    exhaustive: bool = field(
+        default=False,
+        metadata=_help("score every entity by teacher forcing (exact; small graphs only)"),
+    )
+    exhaustive_rows: int = field(
+        default=2048, metadata=_help("decoder rows per forward pass in exhaustive mode")
+    )
+    max_queries: int | None = field(
+        default=None,
+        metadata=_help("evaluate a seeded random subset of this many queries (None: all)"),
+    )
+    seed: int = field(default=0, metadata=_help("seed of the max_queries subset"))
+    max_source_length: int | None = field(
+        default=None, metadata=_help("truncate sources to this many tokens (None: no truncation)")
+    )
+
+    def validate(self, prefix: str = "eval") -> None:
+        """Raise :class:`ConfigError` on the first invalid field."""
+        for name in ("num_beams", "top_k", "batch_size", "exhaustive_rows"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{prefix}.{name} must be a positive integer, got {value!r}")
+        if self.max_queries is not None and (not isinstance(self.max_queries, int) or self.max_queries < 1):
+            raise ConfigError(f"{prefix}.max_queries must be a positive integer or null, got {self.max_queries!r}")
+        if self.max_source_length is not None and self.max_source_length < 1:
+            raise ConfigError(f"{prefix}.max_source_length must be >= 1 or null, got {self.max_source_length!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown eval config keys {unknown}; known: {sorted(names)}")
+        return cls(**data)
+
+
+@dataclass
+class Predictions:
+    """Top-k candidates of ``n`` queries.
+
+    :ivar queries: ``(n, 3)`` int64 ``(entity, query_relation, answer)`` (answer ``-1`` if unknown)
+    :ivar entities: ``(n, k)`` int64 candidate ids best first, ``-1`` for empty slots
+    :ivar scores: ``(n, k)`` float32 summed token log-probabilities
+    :ivar full_scores: ``(n, E)`` float32 in exhaustive mode, else ``None``
+    """
+
+    queries: np.ndarray
+    entities: np.ndarray
+    scores: np.ndarray
+    full_scores: np.ndarray | None = None
+
+
+@dataclass
+class EvaluationResult:
+    """Ranks, metrics and per-relation breakdown of one evaluation run."""
+
+    dataset: str
+    split: str
+    queries: np.ndarray
+    ranks: Ranks
+    metrics: dict[str, float]
+    num_relations: int
+    relation_names: list[str]
+    config: EvalConfig
+    predictions: Predictions | None = None
+
+    @property
+    def in_beam_share(self) -> float:
+        """Share of targets found inside the filtered beam list (both sides)."""
+        return self.metrics["both.in_beam_share"]
+
+    def per_relation(self, rank_type: str = "realistic") -> list[dict[str, Any]]:
+        """One row per (relation, side) with queries: counts, MRR, Hits@k, in-beam share."""
+        rows = []
+        q = self.ranks.query_relations
+        base = q % self.num_relations
+        values = self.ranks.get(rank_type)
+        for r in range(self.num_relations):
+            for side in ("tail", "head", "both"):
+                sel = base == r
+                if side == "tail":
+                    sel &= q < self.num_relations
+                elif side == "head":
+                    sel &= q >= self.num_relations
+                if not sel.any():
+                    continue
+                row = {"relation": r, "name": self.relation_names[r], "side": side,
+                       "num_queries": int(sel.sum()), "mrr": mean_reciprocal_rank(values[sel])}
+                for k in HITS_AT:
+                    row[f"hits_at_{k}"] = hits_at_k(values[sel], k)
+                row["in_beam_share"] = float(self.ranks.in_beam[sel].mean())
+                rows.append(row)
+        return rows
+
+    def per_relation_table(self, *, fmt: str = "tsv", rank_type: str = "realistic") -> str:
+        """The per-relation breakdown as TSV (``fmt="tsv"``) or a Markdown table (``"md"``)."""
+        rows = self.per_relation(rank_type)
+        cols = ["relation", "name", "side", "num_queries", "mrr",
+                *(f"hits_at_{k}" for k in HITS_AT), "in_beam_share"]
+        def cell(v):
+            return f"{v:.4f}" if isinstance(v, float) else str(v)
+        lines = [[c for c in cols]] + [[cell(row[c]) for c in cols] for row in rows]
+        if fmt == "tsv":
+            return "\n".join("\t".join(x.replace("\t", " ") for x in line) for line in lines) + "\n"
+        if fmt == "md":
+            out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(cols)]
+            out += ["| " + " | ".join(x.replace("|", "\\|") for x in line) + " |" for line in lines[1:]]
+            return "\n".join(out) + "\n"
+        raise KGT5MMError(f"unknown table format {fmt!r}; use 'tsv' or 'md'")
+
+    def to_dict(self, *, include_ranks: bool = False) -> dict[str, Any]:
+        """JSON-serialisable summary (metrics, config, per-relation rows, optional ranks)."""
+        def clean(v):
+            return None if isinstance(v, float) and math.isnan(v) else v
+        out = {
+            "dataset": self.dataset, "split": self.split,
+            "metrics": {k: clean(v) for k, v in self.metrics.items()},
+            "eval_config": self.config.to_dict(),
+            "per_relation": [{k: clean(v) for k, v in row.items()} for row in self.per_relation()],
+        }
+        if include_ranks:
+            out["ranks"] = self.ranks.to_dict()
+            out["queries"] = self.queries.tolist()
+        return out
+
+    def to_json(self, path: str | Path | None = None, *, include_ranks: bool = False) -> str:
+        """The summary as JSON text; also written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(include_ranks=include_ranks), indent=2) + "\n"
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def plot_per_relation(self, path: str | Path, *, rank_type: str = "realistic") -> Path:
+        """Bar chart of per-relation MRR (tail, head, both) saved as PNG (atomic)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = self.per_relation(rank_type)
+        relations = sorted({row["relation"] for row in rows})
+        names = [self.relation_names[r] for r in relations]
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(relations) + 2), 4.5))
+        width = 0.27
+        for j, side in enumerate(("tail", "head", "both")):
+            values = {row["relation"]: row["mrr"] for row in rows if row["side"] == side}
+            xs = [i + (j - 1) * width for i in range(len(relations))]
+            ax.bar(xs, [values.get(r, 0.0) for r in relations], width=width, label=side)
+        ax.set_xticks(range(len(relations)))
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"filtered MRR ({rank_type})")
+        ax.set_title(f"{self.dataset} {self.split}: per-relation MRR "
+                     f"(both {self.metrics['both.' + rank_type + '.mrr']:.3f})")
+        ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
+        os.close(fd)
+        fig.savefig(tmp, format="png", dpi=120)
+        plt.close(fig)
+        os.replace(tmp, path)
+        return path
+
+    def save(self, output_dir: str | Path) -> dict[str, Path]:
+        """Write ``metrics.json`` (with ranks), ``per_relation.tsv`` and ``per_relation_mrr.png``."""
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"metrics": output_dir / METRICS_FILE, "per_relation": output_dir / PER_RELATION_FILE,
+                 "plot": output_dir / PER_RELATION_PLOT}
+        self.to_json(paths["metrics"], include_ranks=True)
+        atomic_write_text(paths["per_relation"], self.per_relation_table(fmt="tsv"))
+        self.plot_per_relation(paths["plot"])
+        return paths
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def build_trie(model: torch.nn.Module, tokenizer, names: list[str]) -> EntityTrie:
+    """Entity trie of ``names`` with ``encode_targets`` ids, sized to the model's logits."""
+    from kgt5mm.modeling import encode_targets
+
+    vocab = unwrap_seq2seq(model).get_output_embeddings().weight.shape[0]
+    return EntityTrie.from_sequences(
+        encode_targets(tokenizer, names), vocab_size=vocab, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, names=names,
+    )
+
+
+def select_queries(queries: np.ndarray, max_queries: int | None, seed: int) -> np.ndarray:
+    """A seeded random subset of ``max_queries`` rows (kept in their original order)."""
+    if max_queries is None or max_queries >= len(queries):
+        return queries
+    rng = np.random.default_rng(seed)
+    index = np.sort(rng.choice(len(queries), size=max_queries, replace=False))
+    return queries[index]
+
+
+def _progress(total: int, accelerator, desc: str):
+    from tqdm.auto import tqdm
+
+    main = accelerator is None or accelerator.is_main_process
+    return tqdm(total=total, desc=desc, disable=not main or total == 0, leave=False)
+
+
+def predict_candidates(
+    model: torch.nn.Module,
+    tokenizer,
+    kg,
+    builder,
+    queries: np.ndarray,
+    *,
+    config: EvalConfig | None = None,
+    trie: EntityTrie | None = None,
+    accelerator=None,
+) -> Predictions:
+    """Top-``config.top_k`` candidates (unfiltered) of every query, sharded over processes.
+
+    :param queries: ``(n, 3)`` int64 ``(entity, query_relation, answer)``; the answer
+        column is not used (it may be ``-1``)
+    :param builder: object with ``build_many(queries) -> list[str]`` (the source strings)
+    :returns: :class:`Predictions` for all ``n`` queries, in input order, on every process
+    """
+    config = config or EvalConfig()
+    config.validate()
+    queries = np.asarray(queries, dtype=np.int64).reshape(-1, 3)
+    inner = unwrap_seq2seq(accelerator.unwrap_model(model) if accelerator is not None else model)
+    trie = trie or build_trie(inner, tokenizer, list(kg.entity_names))
+    device = accelerator.device if accelerator is not None else next(inner.parameters()).device
+    world = accelerator.num_processes if accelerator is not None else 1
+    rank = accelerator.process_index if accelerator is not None else 0
+    shard = np.array_split(np.arange(len(queries)), world)[rank]
+    k = config.top_k
+    ent_out = np.full((len(shard), k), -1, dtype=np.int64)
+    score_out = np.full((len(shard), k), -np.inf, dtype=np.float32)
+    full_out = np.zeros((len(shard), kg.num_entities), dtype=np.float32) if config.exhaustive else None
+    was_training = inner.training
+    inner.eval()
+    try:
+        sources = builder.build_many(queries[shard]) if len(shard) else []
+        order = np.argsort([len(s) for s in sources], kind="stable")  # less padding per batch
+        bar = _progress(len(shard), accelerator, "decoding" if not config.exhaustive else "scoring")
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            enc = tokenizer(
+                [sources[i] for i in idx], padding=True, return_tensors="pt",
+                truncation=config.max_source_length is not None, max_length=config.max_source_length,
+            )
+            ids = enc["input_ids"].to(device)
+            mask = enc["attention_mask"].to(device)
+            if config.exhaustive:
+                scores = score_all_entities(inner, trie, input_ids=ids, attention_mask=mask,
+                                            max_rows=config.exhaustive_rows)
+                top_s, top_e = scores.topk(min(k, scores.shape[1]), dim=1)
+                full_out[idx] = scores.cpu().numpy()
+            else:
+                result = constrained_beam_search(inner, trie, input_ids=ids, attention_mask=mask,
+                                                 num_beams=config.num_beams, top_k=k)
+                top_s, top_e = result.scores, result.entities
+            ent_out[idx, : top_e.shape[1]] = top_e.cpu().numpy()
+            score_out[idx, : top_s.shape[1]] = top_s.float().cpu().numpy()
+            bar.update(len(idx))
+        bar.close()
+    finally:
+        inner.train(was_training)
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        parts = gather_object([(shard, ent_out, score_out, full_out)])
+        index = np.concatenate([p[0] for p in parts])
+        if len(index) != len(queries) or len(np.unique(index)) != len(queries):
+            raise KGT5MMError(f"gathered {len(index)} predictions for {len(queries)} queries")
+        back = np.argsort(index)
+        ent_out = np.concatenate([p[1] for p in parts])[back]
+        score_out = np.concatenate([p[2] for p in parts])[back]
+        if config.exhaustive:
+            full_out = np.concatenate([p[3] for p in parts])[back]
+    return Predictions(queries=queries, entities=ent_out, scores=score_out, full_scores=full_out)
+
+
+def evaluate(
+    model: torch.nn.Module,
+    tokenizer,
+    kg,
+    builder,
+    *,
+    split: str = "valid",
+    queries: np.ndarray | None = None,
+    config: EvalConfig | None = None,
+    accelerator=None,
+    trie: EntityTrie | None = None,
+) -> EvaluationResult:
+    """Filtered ranking evaluation of ``model`` on ``kg``'s ``split`` (or given ``queries``).
+
+    :param model: seq2seq model (plain, PEFT or Accelerate-prepared)
+    :param tokenizer: its tokenizer (``encode_targets`` defines the entity targets)
+    :param kg: the :class:`~kgt5mm.data.KnowledgeGraph` (names, relations, filter index)
+    :param builder: context builder with ``build_many(queries) -> list[str]``
+    :param split: split whose ``kg.queries(split)`` (tail then head queries) are evaluated
+    :param queries: ``(n, 3)`` queries to evaluate instead of the split
+    :param config: :class:`EvalConfig`; ``max_queries`` picks a seeded subset
+    :param accelerator: shard the queries over its processes (all get the same result)
+    :param trie: a prebuilt entity trie (built from ``kg.entity_names`` when ``None``)
+    :returns: :class:`EvaluationResult` (ranks per query, flat metrics, per-relation rows)
+    """
+    config = config or EvalConfig()
+    config.validate()
+    if queries is None:
+        queries = kg.queries(split)
+    queries = select_queries(np.asarray(queries, dtype=np.int64).reshape(-1, 3),
+                             config.max_queries, config.seed)
+    if len(queries) and ((queries[:, 2] < 0) | (queries[:, 2] >= kg.num_entities)).any():
+        raise KGT5MMError("evaluation queries need a known answer id in column 2")
+    num_ent = kg.num_entities
+    preds = predict_candidates(model, tokenizer, kg, builder, queries, config=config,
+                               trie=trie, accelerator=accelerator)
+    fi = kg.filter_index
+    if config.exhaustive:
+        ranks = rank_from_scores(preds.full_scores, queries[:, 2],
+                                 filter_mask(queries, fi, num_ent), query_relations=queries[:, 1])
+    else:
+        known = fi.is_known(queries[:, :1], queries[:, 1:2], preds.entities)
+        num_known = np.array([
+            int(len(a) - np.isin(t, a)) for a, t in
+            ((fi.answers(int(e), int(q)), t) for e, q, t in queries)
+        ], dtype=np.int64)
+        ranks = ranks_from_beams(preds.entities, preds.scores, queries[:, 2], num_entities=num_ent,
+                                 known=known, num_known=num_known, query_relations=queries[:, 1])
+    metrics = compute_metrics(ranks, num_relations=kg.num_relations)
+    logger.info("%s %s: %d queries, MRR %.4f, Hits@1 %.4f, Hits@10 %.4f, in-beam %.3f",
+                kg.name, split, len(queries), metrics["both.realistic.mrr"],
+                metrics["both.realistic.hits_at_1"], metrics["both.realistic.hits_at_10"],
+                metrics["both.in_beam_share"])
+    return EvaluationResult(
+        dataset=kg.name, split=split if queries is not None else split, queries=queries,
+        ranks=ranks, metrics=metrics, num_relations=kg.num_relations,
+        relation_names=list(kg.relation_ids), config=config, predictions=preds,
+    )
