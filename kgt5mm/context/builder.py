@@ -1,0 +1,474 @@
+"""The context builder: a query ``(entity, query_relation, ?)`` -> one source string.
+
+The source string (layout: the versioned prompt ``context_source``) holds, in this order::
+
+    <query> {head name} <rel> {relation verbalization}
+    <nbr> {relation} {neighbour} <cap> {link-aware caption}   (most relevant first, repeated)
+    <desc> {description sentences} <vlm> {VLM-written text}
+    <ex> {head} <rel> {relation} {tail}                       (example triples of the relation)
+
+Link-aware selection
+--------------------
+A neighbour edge ``(entity, q', n)`` of the train graph is scored for the query relation ``q``
+by train statistics only (computed once, no model):
+
+* pair confidence ``conf(q' => q) = |pairs joined by both q' and q| / (|pairs joined by q'| + 1)``
+  over (entity, neighbour) pairs of the train graph: the share of q'-neighbours that are also
+  q-answers, i.e. the probability that the neighbour *is* the answer (on WN9-IMG the inverse
+  relation of the query scores highest, which is where the answer is 90% of the time);
+* plus ``0.01 * P(q' | q)``, the entity-level co-occurrence (share of entities having a
+  q-edge that also have a q'-edge), which orders neighbours that are never answers by how
+  typical their relation is for entities that take part in ``q``.
+
+Ties are broken by a per-query pseudo-random key, so equally relevant neighbours are sampled
+afresh each epoch. ``neighbour_selection="random"`` uses that key alone (the ablation).
+
+Token budget
+------------
+Pieces are filled by priority until ``budget_tokens`` is reached; a piece that does not fit is
+left out whole (never blind right-truncation): the query; the ``priority_neighbours`` most
+relevant neighbour edges; the description and VLM text, sentence by sentence; the captions of
+the included neighbours; the remaining neighbour edges with their captions; the example triples.
+The final string is counted again with ``count_tokens`` and the last-filled pieces are removed
+until it fits, so it never exceeds the budget even for a tokenizer whose counts are not
+additive. Without ``count_tokens``, tokens are whitespace-separated words. Only when the query
+piece alone exceeds the budget are its last words cut (with a warning).
+
+Determinism: all randomness comes from ``hash(seed, epoch, entity, query_relation)`` (no global
+RNG), so a query gives the same string in every dataloader worker and process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kgt5mm.context.captions import CaptionStore
+from kgt5mm.context.config import ContextConfig
+from kgt5mm.context.prompts import load_prompt
+from kgt5mm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kgt5mm.data import KnowledgeGraph
+
+__all__ = ["ContextBuilder", "BuiltContext", "relation_relevance", "whitespace_count"]
+
+logger = logging.getLogger(__name__)
+
+_MASK64 = (1 << 64) - 1
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+")
+#: weight of the entity-level co-occurrence next to the pair confidence
+_COOCCURRENCE_WEIGHT = 0.01
+
+
+def whitespace_count(text: str) -> int:
+    """Fallback token counter: the number of whitespace-separated words."""
+    return len(text.split())
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser on a Python int (64-bit)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _mix_np(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def query_seed(seed: int, epoch: int, entity: int, query_relation: int) -> int:
+    """64-bit seed of one query, a pure function of its arguments."""
+    h = _mix(seed & _MASK64)
+    for value in (epoch, entity, query_relation):
+        h = _mix(h ^ (value & _MASK64))
+    return h
+
+
+def relation_relevance(kg: KnowledgeGraph) -> np.ndarray:
+    """Relevance of a neighbour's query relation ``q'`` to the query relation ``q``.
+
+    :returns: float64 ``(2R, 2R)``; entry ``[q, q']`` = ``conf(q' => q) + 0.01 * P(q' | q)``
+        (see the module docstring), from the train graph only
+    """
+    nbr = kg.neighbours
+    num_q = kg.num_query_relations
+    num_e = kg.num_entities
+    entity = np.repeat(np.arange(num_e, dtype=np.int64), np.diff(np.asarray(nbr.indptr)))
+    qr = np.asarray(nbr.query_relation, dtype=np.int64)
+    pair = entity * num_e + np.asarray(nbr.neighbour, dtype=np.int64)
+    combined = np.unique(pair * num_q + qr)
+    pair_u, qr_u = np.divmod(combined, num_q)
+    pair_count = np.bincount(qr_u, minlength=num_q).astype(np.float64)
+    co = np.zeros((num_q, num_q), dtype=np.float64)
+    co[np.arange(num_q), np.arange(num_q)] = pair_count
+    if len(pair_u):
+        starts = np.flatnonzero(np.r_[True, pair_u[1:] != pair_u[:-1]])
+        sizes = np.diff(np.append(starts, len(pair_u)))
+        for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=False):
+            group = qr_u[start : start + size]
+            for a in group.tolist():
+                for b in group.tolist():
+                    if a != b:
+                        co[a, b] += 1.0
+    conf = co / (pair_count[:, None] + 1.0)  # conf[q', q]
+    has = np.zeros((num_e, num_q), dtype=np.float32)
+    has[entity, qr] = 1.0
+    ent_co = (has.T @ has).astype(np.float64)  # [q, q'] entities having both
+    diag = np.diag(ent_co).copy()
+    p_given = np.divide(ent_co, diag[:, None], out=np.zeros_like(ent_co), where=diag[:, None] > 0)
+    return conf.T + _COOCCURRENCE_WEIGHT * p_given
+
+
+@dataclass
+class BuiltContext:
+    """A built source string and what went into it (for inspection, tests and benchmarks).
+
+    :ivar text: the source string
+    :ivar num_tokens: its token count (``count_tokens`` or whitespace words)
+    :ivar neighbours: entity ids of the included neighbour edges, in order
+    :ivar edges: train row indices of the included neighbour edges, in order
+    :ivar query_relations: query relations of the included neighbour edges (from the head)
+    :ivar examples: train row indices of the included example triples
+    """
+
+    text: str
+    num_tokens: int
+    neighbours: list[int] = field(default_factory=list)
+    edges: list[int] = field(default_factory=list)
+    query_relations: list[int] = field(default_factory=list)
+    examples: list[int] = field(default_factory=list)
+
+
+class ContextBuilder:
+    """Builds the source string of a query within a token budget (see the module docstring).
+
+    :param kg: the knowledge graph (its train split defines neighbours and statistics)
+    :param config: :class:`ContextConfig`
+    :param count_tokens: ``str -> int`` token counter of the model's tokenizer; ``None`` counts
+        whitespace words. Counts of pieces (names, sentences, edges) are cached.
+    :param captions: a :class:`CaptionStore` (entity-level VLM text and link captions); ``None``
+        uses ``kg.entity_vlm_text`` only and no link captions
+    """
+
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        config: ContextConfig | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+        captions: CaptionStore | None = None,
+    ) -> None:
+        self.kg = kg
+        self.config = (config or ContextConfig()).resolved()
+        self.count_tokens = count_tokens or whitespace_count
+        self.exact_counter = count_tokens is not None
+        self.captions = captions
+        self.layout = load_prompt(self.config.layout_prompt)
+        parts = {name: self.layout.part(name) for name in
+                 ("query", "neighbour", "caption", "description", "vlm_text", "example")}
+        self._parts = parts
+        self._names: list[str] = list(kg.entity_names)
+        self._relation_texts: list[str] = list(kg.relation_texts)
+        if len(self._relation_texts) != kg.num_query_relations:
+            raise ConfigError(
+                f"kg.relation_texts has {len(self._relation_texts)} entries, expected 2R = "
+                f"{kg.num_query_relations}"
+            )
+        nbr = kg.neighbours
+        self._indptr: list[int] = np.asarray(nbr.indptr, dtype=np.int64).tolist()
+        self._qr = np.asarray(nbr.query_relation, dtype=np.int64)
+        self._nb = np.asarray(nbr.neighbour, dtype=np.int64)
+        self._edge = np.asarray(nbr.edge, dtype=np.int64)
+        self._edge_u64 = self._edge.astype(np.uint64)
+        self._relevance = relation_relevance(kg) if self.config.neighbour_selection == "relevance" else None
+        train = np.asarray(kg.splits["train"], dtype=np.int64).reshape(-1, 3)
+        self._train_h: list[int] = train[:, 0].tolist()
+        self._train_t: list[int] = train[:, 2].tolist()
+        order = np.argsort(train[:, 1], kind="stable")
+        bounds = np.searchsorted(train[order, 1], np.arange(kg.num_relations + 1))
+        self._rows_of_relation: list[list[int]] = [
+            order[bounds[r] : bounds[r + 1]].tolist() for r in range(kg.num_relations)
+        ]
+        self._count_cache: dict[str, int] = {}
+        self._sentence_cache: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        self._warned_query = False
+
+    # ------------------------------------------------------------------ counting helpers
+    def _count(self, piece: str) -> int:
+        n = self._count_cache.get(piece)
+        if n is None:
+            n = self.count_tokens(piece)
+            self._count_cache[piece] = n
+        return n
+
+    def _sentences(self, kind: str, entity: int, text: str) -> list[tuple[str, int]]:
+        """Sentence pieces (with counts) of an entity's description or VLM text."""
+        key = (kind, entity)
+        cached = self._sentence_cache.get(key)
+        if cached is None:
+            sentences = [s for s in _SENTENCE_SPLIT.split(text.strip()) if s]
+            template = self._parts[kind]
+            pieces = [template.format(text=sentences[0])] if sentences else []
+            pieces += [" " + s for s in sentences[1:]]
+            cached = [(p, self._count(p)) for p in pieces]
+            self._sentence_cache[key] = cached
+        return cached
+
+    def _fit_words(self, piece: str, budget: int) -> str:
+        """Emergency cut of the query piece to ``budget`` tokens (longest fitting word prefix)."""
+        words = piece.split(" ")
+        lo, hi = 0, len(words)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.count_tokens(" ".join(words[:mid])) <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        if not self._warned_query:
+            logger.warning("query piece %r exceeds budget_tokens=%d: its last words are cut",
+                           piece, budget)
+            self._warned_query = True
+        return " ".join(words[:lo])
+
+    # ------------------------------------------------------------------ selection
+    def _ranked_neighbours(self, entity: int, q: int, exclude_edge: int | None, qseed: int
+                           ) -> np.ndarray:
+        """Positions (into the CSR arrays) of the candidate neighbour edges, best first."""
+        lo, hi = self._indptr[entity], self._indptr[entity + 1]
+        if hi == lo:
+            return np.zeros(0, dtype=np.int64)
+        pos = np.arange(lo, hi)
+        qr = self._qr[lo:hi]
+        keep = None
+        if exclude_edge is not None:
+            keep = self._edge[lo:hi] != exclude_edge
+        if self.config.drop_known_answers:
+            is_answer = qr == q
+            if keep is not None:
+                is_answer &= keep
+            if is_answer.any():
+                nb = self._nb[lo:hi]
+                drop = np.isin(nb, nb[is_answer])
+                keep = ~drop if keep is None else keep & ~drop
+        if keep is not None:
+            pos, qr = pos[keep], qr[keep]
+            if not len(pos):
+                return pos
+        tie = _mix_np(self._edge_u64[pos] ^ np.uint64(qseed))
+        if self._relevance is None:
+            order = np.argsort(tie, kind="stable")
+        else:
+            order = np.lexsort((tie, -self._relevance[q, qr]))
+        return pos[order[: self.config.max_neighbours]]
+
+    def _examples(self, entity: int, q: int, exclude_edge: int | None, qseed: int
+                  ) -> list[tuple[int, str, int]]:
+        """Up to ``num_examples`` train rows of relation ``q mod R`` not involving ``entity``."""
+        k = self.config.num_examples
+        if not self.config.include_examples or k == 0:
+            return []
+        num_r = self.kg.num_relations
+        rows = self._rows_of_relation[q % num_r]
+        if not rows:
+            return []
+        chosen: list[int] = []
+        h_list, t_list = self._train_h, self._train_t
+        state = _mix(qseed ^ 0x5DEECE66D)
+        for _ in range(4 * k + 4):
+            state = _mix(state)
+            row = rows[state % len(rows)]
+            if row == exclude_edge or row in chosen or h_list[row] == entity or t_list[row] == entity:
+                continue
+            chosen.append(row)
+            if len(chosen) == k:
+                break
+        rel = self._relation_texts[q]
+        names = self._names
+        template = self._parts["example"]
+        out = []
+        for row in chosen:
+            a, b = (h_list[row], t_list[row]) if q < num_r else (t_list[row], h_list[row])
+            out.append((row, template.format(head=names[a], relation=rel, tail=names[b]), 0))
+        return out
+
+    # ------------------------------------------------------------------ public API
+    def select(self, entity: int, query_relation: int, *, exclude_edge: int | None = None,
+               epoch: int = 0) -> BuiltContext:
+        """Build the context of ``(entity, query_relation, ?)`` and report what it contains.
+
+        :param entity: internal entity id of the query's known side
+        :param query_relation: ``q in [0, 2R)`` (``q >= R``: inverse of relation ``q - R``)
+        :param exclude_edge: train row index of the query triple while training: that triple
+            and its own inverse edge are left out; ``None`` at evaluation
+        :param epoch: training epoch (changes tie-breaking and example sampling)
+        """
+        cfg = self.config
+        entity, q = int(entity), int(query_relation)
+        if not 0 <= q < len(self._relation_texts):
+            raise ValueError(f"query_relation {q} outside [0, {len(self._relation_texts)})")
+        if exclude_edge is not None:
+            exclude_edge = int(exclude_edge)
+        qseed = query_seed(cfg.seed, epoch, entity, q)
+        budget = cfg.budget_tokens
+        names = self._names
+        rel_texts = self._relation_texts
+        count = self._count
+
+        query_piece = self._parts["query"].format(head=names[entity], relation=rel_texts[q])
+        used = count(query_piece)
+        if used > budget:
+            query_piece = self._fit_words(query_piece, budget)
+            used = self.count_tokens(query_piece)
+        # fill order stack of (slot, index); slots: n=neighbour, c=caption, d=desc, v=vlm, e=example
+        filled: list[tuple[str, int]] = []
+
+        positions = self._ranked_neighbours(entity, q, exclude_edge, qseed)
+        nb_ids = self._nb[positions].tolist()
+        nb_qr = self._qr[positions].tolist()
+        nb_edges = self._edge[positions].tolist()
+        nb_template = self._parts["neighbour"]
+        nb_pieces = [nb_template.format(relation=rel_texts[r], neighbour=names[n])
+                     for r, n in zip(nb_qr, nb_ids, strict=False)]
+        nb_in = [False] * len(nb_pieces)
+        cap_pieces: list[str] = [""] * len(nb_pieces)
+        if cfg.include_captions and self.captions is not None and self.captions.link_text:
+            cap_template = self._parts["caption"]
+            for i, n in enumerate(nb_ids):
+                text = self.captions.link(entity, n)
+                if text:
+                    cap_pieces[i] = cap_template.format(caption=text)
+        cap_in = [False] * len(nb_pieces)
+
+        def add_neighbour(i: int) -> None:
+            nonlocal used
+            c = count(nb_pieces[i])
+            if used + c <= budget:
+                used += c
+                nb_in[i] = True
+                filled.append(("n", i))
+
+        def add_caption(i: int) -> None:
+            nonlocal used
+            if nb_in[i] and cap_pieces[i]:
+                c = count(cap_pieces[i])
+                if used + c <= budget:
+                    used += c
+                    cap_in[i] = True
+                    filled.append(("c", i))
+
+        prio = min(cfg.priority_neighbours, len(nb_pieces))
+        for i in range(prio):
+            add_neighbour(i)
+
+        text_pieces: dict[str, list[tuple[str, int]]] = {"d": [], "v": []}
+        if cfg.include_description and self.kg.entity_descriptions is not None:
+            text_pieces["d"] = self._sentences("description", entity, self.kg.entity_descriptions[entity])
+        if cfg.include_vlm_text:
+            vlm = self.captions.entity(entity) if self.captions is not None else ""
+            if not vlm and self.kg.entity_vlm_text is not None:
+                vlm = self.kg.entity_vlm_text[entity]
+            if vlm:
+                text_pieces["v"] = self._sentences("vlm_text", entity, vlm)
+        text_in = {"d": 0, "v": 0}
+        for slot in ("d", "v"):
+            for j, (_, c) in enumerate(text_pieces[slot]):
+                if used + c > budget:
+                    break
+                used += c
+                text_in[slot] = j + 1
+                filled.append((slot, j))
+
+        for i in range(prio):
+            add_caption(i)
+        for i in range(prio, len(nb_pieces)):
+            add_neighbour(i)
+            add_caption(i)
+
+        examples = self._examples(entity, q, exclude_edge, qseed)
+        ex_in = [False] * len(examples)
+        for j, (_, piece, _) in enumerate(examples):
+            c = count(piece)
+            if used + c <= budget:
+                used += c
+                ex_in[j] = True
+                filled.append(("e", j))
+
+        def render() -> str:
+            neighbours = "".join(
+                nb_pieces[i] + (cap_pieces[i] if cap_in[i] else "")
+                for i in range(len(nb_pieces)) if nb_in[i]
+            )
+            description = "".join(p for p, _ in text_pieces["d"][: text_in["d"]]) + "".join(
+                p for p, _ in text_pieces["v"][: text_in["v"]]
+            )
+            ex = "".join(examples[j][1] for j in range(len(examples)) if ex_in[j])
+            return self.layout.template.format(
+                query=query_piece, neighbours=neighbours, description=description, examples=ex
+            )
+
+        text = render()
+        n_tokens = self.count_tokens(text)
+        while n_tokens > budget and filled:
+            slot, i = filled.pop()
+            if slot == "n":
+                nb_in[i] = False
+                cap_in[i] = False
+            elif slot == "c":
+                cap_in[i] = False
+            elif slot in ("d", "v"):
+                text_in[slot] = i
+            else:
+                ex_in[i] = False
+            text = render()
+            n_tokens = self.count_tokens(text)
+        if n_tokens > budget:  # only the (already cut) query is left
+            text = self._fit_words(text, budget)
+            n_tokens = self.count_tokens(text)
+        included = [i for i in range(len(nb_pieces)) if nb_in[i]]
+        return BuiltContext(
+            text=text,
+            num_tokens=n_tokens,
+            neighbours=[nb_ids[i] for i in included],
+            edges=[nb_edges[i] for i in included],
+            query_relations=[nb_qr[i] for i in included],
+            examples=[examples[j][0] for j in range(len(examples)) if ex_in[j]],
+        )
+
+    def build(self, entity: int, query_relation: int, *, exclude_edge: int | None = None,
+              epoch: int = 0) -> str:
+        """The source string of ``(entity, query_relation, ?)`` (see :meth:`select`)."""
+        return self.select(entity, query_relation, exclude_edge=exclude_edge, epoch=epoch).text
+
+    def build_many(self, queries: np.ndarray | Sequence[Sequence[int]], *,
+                   exclude_edges: np.ndarray | Sequence[int | None] | None = None,
+                   epoch: int = 0) -> list[str]:
+        """Source strings of many queries.
+
+        :param queries: int ``(n, 2)`` or ``(n, 3)`` rows ``(entity, query_relation[, answer])``
+        :param exclude_edges: ``(n,)`` train row index per query (negative or ``None`` = none)
+        :param epoch: training epoch
+        :returns: ``n`` strings
+        """
+        rows = np.asarray(queries, dtype=np.int64).reshape(len(queries), -1)
+        entities = rows[:, 0].tolist()
+        relations = rows[:, 1].tolist()
+        if exclude_edges is None:
+            excludes: list[int | None] = [None] * len(entities)
+        else:
+            excludes = [None if e is None or int(e) < 0 else int(e) for e in exclude_edges]
+            if len(excludes) != len(entities):
+                raise ValueError(f"exclude_edges has {len(excludes)} entries for {len(entities)} queries")
+        return [
+            self.select(e, q, exclude_edge=x, epoch=epoch).text
+            for e, q, x in zip(entities, relations, excludes, strict=False)
+        ]
