@@ -141,7 +141,8 @@ class EntityTrie:
         duplicate = np.flatnonzero(same_prefix[1:] & (sorted_len[1:] == sorted_len[:-1]))
         if len(duplicate):
             a, b = int(order[duplicate[0]]), int(order[duplicate[0] + 1])
-            label = (lambda i: repr(names[i]) if names is not None else str(i))
+            def label(i):
+                return (repr(names[i]) if names is not None else str(i))
             raise KGT5MMError(
                 f"entities {label(a)} (id {a}) and {label(b)} (id {b}) have the same target "
                 f"token sequence; {len(duplicate)} such collision(s) in total: entity names must "
@@ -168,7 +169,8 @@ class EntityTrie:
 
     @staticmethod
     def _validate(matrix, lengths, vocab_size, eos, pad, names) -> None:
-        label = (lambda i: repr(names[i]) if names is not None else f"entity {i}")
+        def label(i):
+            return (repr(names[i]) if names is not None else f"entity {i}")
         if (lengths < 2).any():
             i = int(np.flatnonzero(lengths < 2)[0])
             raise KGT5MMError(f"{label(i)}: target sequence must hold at least one token and EOS")
