@@ -293,7 +293,7 @@ def load_graph(
         return _build_tiny(load_graph("wn9_img", data_dir=None))
     folder, spec = resolve_dataset(name_or_path, data_dir=data_dir)
     fmt = format or (spec.format if spec is not None else detect_format(folder))
-    graph_name = name or (spec.name if spec is not None else folder.name)
+    graph_name = name or (spec.name if spec is not None else None)
     source = "embedded" if spec is not None and spec.embedded and data_dir is None else str(folder)
     kg = load_folder(folder, format=fmt, name=graph_name, source=source)
     logger.info("loaded %r", kg)

@@ -51,10 +51,16 @@ def detect_format(folder: str | Path) -> DatasetFormat:
 
 
 def load_folder(
-    folder: str | Path, *, format: DatasetFormat, name: str, source: str | None = None
+    folder: str | Path, *, format: DatasetFormat, name: str | None = None, source: str | None = None
 ) -> KnowledgeGraph:
-    """Load a dataset folder in the given format."""
+    """Load a dataset folder in the given format (``name`` defaults to the folder name, or
+    for a Parquet export to the name stored in it)."""
     folder = Path(folder)
+    if format == "hf":
+        from kgt5mm.data.hf import from_hf_dataset
+
+        return from_hf_dataset(folder, name=name)
+    name = name or folder.name
     if format == "ikrl":
         from kgt5mm.data.formats.ikrl import load_ikrl
 
@@ -67,8 +73,4 @@ def load_folder(
         from kgt5mm.data.formats.generic import load_generic
 
         return load_generic(folder, name=name, source=source)
-    if format == "hf":
-        from kgt5mm.data.hf import from_hf_dataset
-
-        return from_hf_dataset(folder, name=name)
     raise DatasetNotFoundError(f"unknown dataset format {format!r}; expected one of {DATASET_FORMATS}")
