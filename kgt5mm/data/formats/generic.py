@@ -236,7 +236,7 @@ def load_generic(folder: str | Path, *, name: str, source: str | None = None) ->
         blank += table.skipped_blank
         ids_col = table.column(0)
         indices = lookup(ids_col, id_index, path=list_path, lines=table.lines, what="entity id")
-        for (eid, relative), line, index in zip(table.rows, table.lines, indices.tolist(), strict=True):
+        for (_eid, relative), line, index in zip(table.rows, table.lines, indices.tolist(), strict=True):
             image = Path(relative) if Path(relative).is_absolute() else folder / relative
             if not image.is_file():
                 raise DataFormatError(list_path, line, "image file does not exist", relative)
