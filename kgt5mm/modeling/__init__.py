@@ -24,6 +24,7 @@ from kgt5mm.modeling.tokenizer import (
     UNK_ID,
     encode_targets,
     load_tokenizer,
+    token_counter,
     tokenizer_corpus,
     tokenizer_from_spiece,
     train_tokenizer,
@@ -46,6 +47,7 @@ __all__ = [
     "encode_targets",
     "load_tokenizer",
     "tokenizer_corpus",
+    "token_counter",
     "tokenizer_from_spiece",
     "train_tokenizer",
 ]

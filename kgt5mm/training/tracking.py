@@ -1,0 +1,113 @@
+"""Metric logs of a run: JSONL and CSV files, TensorBoard (through Accelerate), a PNG of curves.
+
+Only the main process writes. ``metrics.jsonl`` holds one record per line
+(``{"step": ..., "kind": "train" | "valid" | "test", ...}``); ``metrics.csv`` is rewritten
+from it (union of columns) whenever a validation is logged and at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MetricsLog", "plot_curves"]
+
+logger = logging.getLogger(__name__)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+class MetricsLog:
+    """Append-only metric records of one run (main process), mirrored to the trackers."""
+
+    def __init__(self, run_dir: str | Path, *, accelerator=None, enabled: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.accelerator = accelerator
+        self.enabled = enabled
+        self.jsonl = self.run_dir / "metrics.jsonl"
+        self.csv = self.run_dir / "metrics.csv"
+        self.records: list[dict[str, Any]] = []
+        if enabled and self.jsonl.exists():
+            with self.jsonl.open(encoding="utf-8") as handle:
+                self.records = [json.loads(line) for line in handle if line.strip()]
+
+    def truncate(self, step: int) -> None:
+        """Forget records after ``step`` (a resumed run repeats those steps)."""
+        if not self.enabled:
+            return
+        kept = [r for r in self.records if r["step"] <= step and r.get("kind") != "test"]
+        if len(kept) != len(self.records):
+            self.records = kept
+            _atomic_write(self.jsonl, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def log(self, kind: str, step: int, values: dict[str, Any]) -> None:
+        """Record ``values`` of ``kind`` ("train", "valid", "test") at ``step``."""
+        if self.accelerator is not None:
+            self.accelerator.log({f"{kind}/{k}": v for k, v in values.items()
+                                  if isinstance(v, (int, float))}, step=step)
+        if not self.enabled:
+            return
+        record = {"step": step, "kind": kind, **values}
+        self.records.append(record)
+        self.jsonl.parent.mkdir(parents=True, exist_ok=True)
+        with self.jsonl.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if kind != "train":
+            self.write_csv()
+
+    def write_csv(self) -> None:
+        """Rewrite ``metrics.csv`` from the records."""
+        if not self.enabled or not self.records:
+            return
+        columns: list[str] = []
+        for record in self.records:
+            columns.extend(k for k in record if k not in columns)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(self.records)
+        _atomic_write(self.csv, buffer.getvalue())
+
+
+def plot_curves(records: list[dict[str, Any]], path: str | Path, *, metric: str) -> Path | None:
+    """PNG with the training loss (left) and the validation ``metric`` (right) over steps."""
+    train = [(r["step"], r["loss"]) for r in records if r.get("kind") == "train" and "loss" in r]
+    valid = [(r["step"], r[metric]) for r in records
+             if r.get("kind") == "valid" and isinstance(r.get(metric), (int, float))
+             and not math.isnan(r[metric])]
+    if not train and not valid:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if train:
+        left.plot(*zip(*train, strict=True), lw=1)
+    left.set(xlabel="optimizer step", ylabel="train loss (token cross-entropy)", title="loss")
+    left.grid(alpha=0.3)
+    if valid:
+        right.plot(*zip(*valid, strict=True), marker="o")
+    right.set(xlabel="optimizer step", ylabel=metric, title="validation")
+    right.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
