@@ -74,12 +74,13 @@ def disambiguate_names(
 ) -> list[str]:
     """Make ``names`` unique by appending a hint in parentheses to every shared name.
 
-    For each group of entities sharing a name, hint level ``k`` gives each member
-    ``f"{name} ({hints[i][k]})"`` (its id when it has fewer hints); the first level at which
-    the group's names are pairwise distinct and collide with no other name is used. If no
-    level works and ``texts`` (e.g. full definitions) are given, each member's first run of
-    up to 3 words that occur in no other member's text is tried (``"saddle (bicycle)"`` vs
-    ``"saddle (horse)"``). Otherwise the id is used. Unshared names are kept unchanged.
+    For each group of entities sharing a name, hint level ``k = 0, 1, ...`` proposes
+    ``f"{name} ({hints[i][k]})"`` (the id when a member has fewer hints); a member takes the
+    first proposal that no other member of the group shares at that level and that no other
+    entity already uses. Members still unnamed then try, if ``texts`` (e.g. full definitions)
+    are given, their first run of up to 3 words that occur in no other member's text
+    (``"saddle (bicycle)"`` vs ``"saddle (horse)"``), and finally their id. Unshared names are
+    kept unchanged.
 
     :param names: raw surface names, one per entity (non-empty)
     :param ids: external ids, unique, one per entity (the last-resort hint)
@@ -100,28 +101,35 @@ def disambiguate_names(
     shared.sort(key=lambda item: item[0])
     for name, members in shared:
         taken.discard(name)
+        remaining = list(members)
         depth = max((len(hints[i]) for i in members), default=0) if hints is not None else 0
-        chosen: list[str] | None = None
         for level in range(depth):
-            labels = []
-            for i in members:
+            labels = {}
+            for i in remaining:
                 entity_hints = hints[i] if hints is not None else ()
                 hint = entity_hints[level] if level < len(entity_hints) else ids[i]
-                labels.append(f"{name} ({hint})")
-            if len(set(labels)) == len(labels) and not taken.intersection(labels):
-                chosen = labels
+                labels[i] = f"{name} ({hint})"
+            counts: dict[str, int] = defaultdict(int)
+            for label in labels.values():
+                counts[label] += 1
+            for i in remaining:
+                if counts[labels[i]] == 1 and labels[i] not in taken:
+                    result[i] = labels[i]
+                    taken.add(labels[i])
+            remaining = [i for i in remaining if result[i] == name]
+            if not remaining:
                 break
-        if chosen is None and texts is not None:
-            labels = [f"{name} ({hint})" for hint in _distinct_runs([texts[i] for i in members])]
-            if len(set(labels)) == len(labels) and not taken.intersection(labels) and all(
-                not label.endswith("()") for label in labels
-            ):
-                chosen = labels
-        if chosen is None:
-            chosen = [f"{name} ({ids[i]})" for i in members]
-        for i, label in zip(members, chosen, strict=True):
-            result[i] = label
-            taken.add(label)
+        if remaining and texts is not None:
+            runs = dict(zip(members, _distinct_runs([texts[i] for i in members]), strict=True))
+            labels = {i: f"{name} ({runs[i]})" for i in remaining if runs[i]}
+            for i, label in labels.items():
+                if list(labels.values()).count(label) == 1 and label not in taken:
+                    result[i] = label
+                    taken.add(label)
+            remaining = [i for i in remaining if result[i] == name]
+        for i in remaining:
+            result[i] = f"{name} ({ids[i]})"
+            taken.add(result[i])
     # Last resort: a generated label equal to another entity's plain name (impossible with the
     # check above unless ids themselves collide with names); append the id until unique.
     seen: dict[str, int] = {}

@@ -48,7 +48,7 @@ def require_file(path: Path, what: str) -> Path:
 def check_not_empty(path: Path, count: int, what: str) -> None:
     """Raise when a file that must hold records holds none."""
     if count == 0:
-        raise DataFormatError(path, None, f"{what} is empty (no records)")
+        raise DataFormatError(path, 1, f"{what} is empty (no records)", "")
 
 
 def id_map_from_rows(table: TableRows, *, key_column: int, index_column: int, what: str) -> IdMap:
