@@ -103,12 +103,30 @@ def make_accelerator(config: Config) -> Accelerator:
 
     run_dir = config.run_dir
     return Accelerator(
+        cpu=_multi_process_without_gpu(),
         mixed_precision=config.train.mixed_precision,
         gradient_accumulation_steps=config.train.gradient_accumulation_steps,
         log_with="tensorboard" if config.train.tensorboard else None,
         project_config=ProjectConfiguration(project_dir=str(run_dir),
                                             logging_dir=str(run_dir / "tensorboard")),
     )
+
+
+def _multi_process_without_gpu() -> bool:
+    """Several processes (torchrun / accelerate launch env) but no CUDA: use gloo on the CPU.
+
+    Accelerate only picks its MULTI_CPU mode when asked for the CPU explicitly; ``accelerate
+    launch --cpu`` starts a single process, so multi-process CPU runs come from
+    ``torchrun --nproc_per_node N`` or ``accelerate launch --multi_gpu --num_processes N``.
+    """
+    import os
+
+    import torch
+
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return True
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world > 1 and not torch.cuda.is_available()
 
 
 def latest_state(run_dir: str | Path) -> Path | None:
