@@ -72,18 +72,22 @@ class FilterIndex:
         key[n:] += all_triples[:, 1] + self.num_relations
         del all_triples
         max_key = max(self.num_entities * q_count, 1)
-        if max_key <= _INT64_MAX // max(self.num_entities, 1):
-            combined = key * self.num_entities
-            combined += answer
+        shift = max(self.num_entities - 1, 1).bit_length()
+        if max_key < 1 << (62 - shift):
+            # One sort of packed int64 (query key << shift | answer); shifts and masks
+            # recover both fields (much faster than int64 division).
+            combined = key << shift
+            combined |= answer
             del key, answer
             combined.sort()
             keep = np.ones(len(combined), dtype=bool)
             keep[1:] = combined[1:] != combined[:-1]
             combined = combined[keep]
             del keep
-            key, answer = np.divmod(combined, self.num_entities)
+            key = combined >> shift
+            answer = combined & ((1 << shift) - 1)
             del combined
-        else:  # pragma: no cover - needs E^2 * 2R > 2^63
+        else:  # pragma: no cover - needs E * 2R * 2^bits(E) > 2^62
             order = np.lexsort((answer, key))
             key, answer = key[order], answer[order]
             keep = np.ones(len(key), dtype=bool)
@@ -170,24 +174,45 @@ class NeighbourIndex:
         self.num_relations = int(num_relations)
         train = np.asarray(train, dtype=np.int64).reshape(-1, 3)
         n = len(train)
-        entity = np.concatenate([train[:, 0], train[:, 2]])
-        counts = np.bincount(entity, minlength=self.num_entities)
-        key = entity * (2 * self.num_relations)
-        del entity
-        key[:n] += train[:, 1]
-        key[n:] += train[:, 1] + self.num_relations
-        order = np.argsort(key, kind="stable")
-        del key
+        q_count = 2 * self.num_relations
+        counts = np.bincount(train[:, 0], minlength=self.num_entities)
+        counts += np.bincount(train[:, 2], minlength=self.num_entities)
         self.indptr = _readonly(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-        edge = np.concatenate([np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)])
-        self.edge = _readonly(edge[order])
-        del edge
-        relation = np.concatenate([train[:, 1], train[:, 1] + self.num_relations])
-        self.query_relation = _readonly(relation[order])
-        del relation
-        neighbour = np.concatenate([train[:, 2], train[:, 0]])
-        self.neighbour = _readonly(neighbour[order])
-        del neighbour, order
+        del counts
+        edge_bits = max(n - 1, 1).bit_length()
+        if max(self.num_entities * q_count, 1) < 1 << (62 - edge_bits):
+            # One sort of unique packed int64 keys ((entity * 2R + q) << bits | edge): much
+            # faster than a stable argsort; shifts and masks recover the fields.
+            key = np.concatenate([train[:, 0], train[:, 2]])
+            key *= q_count
+            key[:n] += train[:, 1]
+            key[n:] += train[:, 1] + self.num_relations
+            key <<= edge_bits
+            key[:n] |= np.arange(n, dtype=np.int64)
+            key[n:] |= np.arange(n, dtype=np.int64)
+            key.sort()
+            edge = key & ((1 << edge_bits) - 1)
+            key >>= edge_bits
+            relation = key % q_count if q_count & (q_count - 1) else key & (q_count - 1)
+            del key
+            # one gather from the flat (n, 3) array: column 2 (tail) forwards, 0 (head) backwards
+            column = np.where(relation < self.num_relations, 2, 0)
+            column += edge * 3
+            neighbour = np.ascontiguousarray(train).ravel()[column]
+            del column
+        else:  # pragma: no cover - needs E * 2R * 2^bits(n) > 2^62
+            key = np.concatenate([train[:, 0], train[:, 2]]) * q_count
+            key[:n] += train[:, 1]
+            key[n:] += train[:, 1] + self.num_relations
+            order = np.argsort(key, kind="stable")
+            del key
+            edge = np.concatenate([np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)])[order]
+            relation = np.concatenate([train[:, 1], train[:, 1] + self.num_relations])[order]
+            neighbour = np.concatenate([train[:, 2], train[:, 0]])[order]
+            del order
+        self.edge = _readonly(edge)
+        self.query_relation = _readonly(relation)
+        self.neighbour = _readonly(neighbour)
 
     def __len__(self) -> int:
         """Number of entries (twice the number of train triples)."""

@@ -195,10 +195,11 @@ def resolve_dataset(name_or_path: str | Path, *, data_dir: str | Path | None = N
                     return candidate, spec
         if spec.embedded:
             return embedded_path(spec.folder), spec
-        searched = ", ".join(str(d / spec.folder) for d in _data_dirs(data_dir)) or "nowhere"
+        searched = ", ".join(str(d / spec.folder) for d in _data_dirs(data_dir))
+        where = f"searched: {searched}" if searched else f"no data directory given and {DATA_DIR_ENV} is unset"
         raise DatasetNotFoundError(
             f"dataset {key!r} is not embedded in kgt5mm (its files may not be redistributed) "
-            f"and was not found (searched: {searched}). Put a copy of its files in a folder "
+            f"and was not found ({where}). Put a copy of its files in a folder "
             f"named {spec.folder!r} and pass its parent directory: "
             f"load_graph({key!r}, data_dir=...), `--data-dir DIR`, or set {DATA_DIR_ENV}=DIR; "
             f"or pass the folder path itself. Upstream sources: {'; '.join(spec.sources)}. "
