@@ -83,15 +83,29 @@ def main() -> None:
         "rss_after_random_triples_gb": round(rss_data, 2),
         "peak_rss_after_neighbour_index_gb": round(rss_after_neighbours, 2),
         "index_memory_gb": round(
-            (neighbours.indptr.nbytes + neighbours.query_relation.nbytes + neighbours.neighbour.nbytes
-             + neighbours.edge.nbytes + filters.keys.nbytes + filters.indptr.nbytes
-             + filters.flat_answers.nbytes) / 1024**3, 2),
+            (
+                neighbours.indptr.nbytes
+                + neighbours.query_relation.nbytes
+                + neighbours.neighbour.nbytes
+                + neighbours.edge.nbytes
+                + filters.keys.nbytes
+                + filters.indptr.nbytes
+                + filters.flat_answers.nbytes
+            )
+            / 1024**3,
+            2,
+        ),
         "is_known_100k_probes_s": round(t_probe, 3),
-        "entities": E, "relations": R, "triples": n,
+        "entities": E,
+        "relations": R,
+        "triples": n,
     }
     path = write_record(
-        "bench_data_indexes", dataset=f"synthetic E={E} R={R} n={n}", split=None,
-        model_size=None, figures=figures,
+        "bench_data_indexes",
+        dataset=f"synthetic E={E} R={R} n={n}",
+        split=None,
+        model_size=None,
+        figures=figures,
     )
     for key, value in figures.items():
         print(f"{key}: {value}")

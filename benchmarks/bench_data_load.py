@@ -52,12 +52,16 @@ def main() -> None:
         "load_with_indexes_s_max": round(max(load_times), 4),
         "indexes_only_s_median": round(statistics.median(index_times), 4),
         "baseline_read_bytes_s_median": round(statistics.median(read_times), 4),
-        "ratio_load_vs_read": round(statistics.median(load_times) / statistics.median(read_times), 1),
+        "ratio_load_vs_read": round(
+            statistics.median(load_times) / statistics.median(read_times), 1
+        ),
         "bytes_read": total,
         "repeats": args.repeats,
         "graph": repr(kg),
     }
-    path = write_record("bench_data_load", dataset=args.dataset, split=None, model_size=None, figures=figures)
+    path = write_record(
+        "bench_data_load", dataset=args.dataset, split=None, model_size=None, figures=figures
+    )
     for key, value in figures.items():
         print(f"{key}: {value}")
     print(f"record: {path}")

@@ -77,7 +77,11 @@ DATA_DIR_ENV = "KGT5MM_DATA_DIR"
 #: Sub-folder of a WN9-IMG dataset folder that holds the IKRL files.
 IKRL_DIR = "ikrl"
 #: split -> file name; lines are ``head<TAB>tail<TAB>relation`` (tail before relation), CRLF.
-IKRL_SPLIT_FILES: dict[Split, str] = {"train": "train.txt", "valid": "valid.txt", "test": "test.txt"}
+IKRL_SPLIT_FILES: dict[Split, str] = {
+    "train": "train.txt",
+    "valid": "valid.txt",
+    "test": "test.txt",
+}
 IKRL_ENTITY2ID = "entity2id.txt"  # ``entity<TAB>index``
 IKRL_RELATION2ID = "relation2id.txt"  # ``relation<TAB>index``
 WN9_ENTITY_TEXT = "wn9_entity2text.tsv"  # ``offset<TAB>name, definition`` (offset without "n")
@@ -87,7 +91,11 @@ SAMPLE_IMAGES_MANIFEST = "MANIFEST.tsv"
 
 # --- OpenKE / MMRNS (MKG-W, MKG-Y) layout --------------------------------------------------
 #: split -> file name; lines are ``head<TAB>relation<TAB>tail`` (integers).
-OPENKE_SPLIT_FILES: dict[Split, str] = {"train": "train.txt", "valid": "valid.txt", "test": "test.txt"}
+OPENKE_SPLIT_FILES: dict[Split, str] = {
+    "train": "train.txt",
+    "valid": "valid.txt",
+    "test": "test.txt",
+}
 OPENKE_ENTITY2ID = "entity2id.txt"  # first line count, then ``uri<SPACE|TAB>index``
 OPENKE_RELATION2ID = "relation2id.txt"
 FICHA_ENTITY_MENTIONS = "ficha_entity_mentions.del"  # ``index<TAB>name_with_underscores``
@@ -98,7 +106,11 @@ FICHA_VLM_DESC = "ficha_vlm_desc_setting3.txt"  # count, ``index<TAB> text``
 
 # --- generic user format ------------------------------------------------------------------
 #: split -> file name; lines are ``head<TAB>relation<TAB>tail`` (names or ids).
-GENERIC_SPLIT_FILES: dict[Split, str] = {"train": "train.tsv", "valid": "valid.tsv", "test": "test.tsv"}
+GENERIC_SPLIT_FILES: dict[Split, str] = {
+    "train": "train.tsv",
+    "valid": "valid.tsv",
+    "test": "test.tsv",
+}
 GENERIC_ENTITY_TEXT = "entities.tsv"  # ``id<TAB>name[<TAB>description[<TAB>vlm_text]]``
 GENERIC_RELATION_TEXT = "relations.tsv"  # ``id<TAB>text[<TAB>inverse_text]``
 GENERIC_IMAGES_DIR = "images"  # files named ``<entity_id>[_anything].<ext>``
@@ -111,7 +123,16 @@ HF_RELATIONS_CONFIG = "relations"
 HF_MANIFEST = "kgt5mm_graph.json"
 
 #: File extensions recognised as images (lower case, with dot).
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".bmp",
+    ".webp",
+    ".tif",
+    ".tiff",
+)
 
 #: Placeholders of relation templates: the query entity and the answer entity.
 TEMPLATE_QUERY = "[A]"

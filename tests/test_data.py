@@ -106,14 +106,14 @@ def test_tiny_subgraph(wn9: KnowledgeGraph, tiny: KnowledgeGraph) -> None:
         full = {tuple(t) for t in wn9.splits[split].tolist()}
         for h, r, t in tiny.splits[split].tolist():
             mapped = (
-                wn9.entity_index_by_id(tiny.entity_ids[h]), r, wn9.entity_index_by_id(tiny.entity_ids[t])
+                wn9.entity_index_by_id(tiny.entity_ids[h]),
+                r,
+                wn9.entity_index_by_id(tiny.entity_ids[t]),
             )
             assert mapped in full
     # all full-graph triples among the chosen entities are kept
     chosen = {wn9.entity_index_by_id(e) for e in tiny.entity_ids}
-    inside = sum(
-        1 for h, _, t in wn9.splits["train"].tolist() if h in chosen and t in chosen
-    )
+    inside = sum(1 for h, _, t in wn9.splits["train"].tolist() if h in chosen and t in chosen)
     assert inside == len(train)
     again = load_graph("wn9_img_tiny")
     assert again.entity_ids == tiny.entity_ids
@@ -142,7 +142,10 @@ def test_filter_index_matches_brute_force(seed: int) -> None:
     known = index.is_known(entities[:, None], queries[:, None], candidates)
     assert known.shape == (E * 2 * R, E)
     brute = np.array(
-        [[c in expected.get((e, q), set()) for c in range(E)] for e, q in zip(entities, queries, strict=True)]
+        [
+            [c in expected.get((e, q), set()) for c in range(E)]
+            for e, q in zip(entities, queries, strict=True)
+        ]
     )
     np.testing.assert_array_equal(known, brute)
 
@@ -176,7 +179,9 @@ def test_neighbour_index_matches_brute_force(seed: int) -> None:
         )
         assert index.degree(e) == len(want)
     # only train edges
-    valid_only = {tuple(t) for t in kg.splits["valid"].tolist()} - {tuple(t) for t in train.tolist()}
+    valid_only = {tuple(t) for t in kg.splits["valid"].tolist()} - {
+        tuple(t) for t in train.tolist()
+    }
     for h, r, t in valid_only:
         rels, nbrs, _ = index.of(h)
         assert not np.any((rels == r) & (nbrs == t))
@@ -213,8 +218,12 @@ def test_from_triples_and_subgraph() -> None:
 def test_duplicate_names_are_refused() -> None:
     with pytest.raises(KGT5MMError, match="used by entities 0 and 1"):
         KnowledgeGraph(
-            name="bad", entity_ids=["a", "b"], entity_names=["x", "x"], relation_ids=["r"],
-            relation_texts=["r"], splits={"train": np.array([[0, 0, 1]])},
+            name="bad",
+            entity_ids=["a", "b"],
+            entity_names=["x", "x"],
+            relation_ids=["r"],
+            relation_texts=["r"],
+            splits={"train": np.array([[0, 0, 1]])},
         )
 
 
@@ -228,11 +237,16 @@ def test_disambiguate_names_is_one_to_one() -> None:
     assert result[1] == "bass (voice)"
     assert result == disambiguate_names(names, ids=ids, hints=hints)  # deterministic
     assert definition_hints("the lowest part of the musical range") == [
-        "lowest", "lowest part", "lowest part of the musical", "lowest part of the musical range"
+        "lowest",
+        "lowest part",
+        "lowest part of the musical",
+        "lowest part of the musical range",
     ]
 
 
-def test_unknown_dataset_and_missing_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_unknown_dataset_and_missing_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("KGT5MM_DATA_DIR", raising=False)
     with pytest.raises(DatasetNotFoundError, match="KGT5MM_DATA_DIR") as info:
         load_graph("mkg_w")

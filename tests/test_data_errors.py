@@ -59,7 +59,9 @@ def make(tmp_path: Path, files: dict[str, str], **changes: str | bytes) -> Path:
     return folder
 
 
-def expect_error(folder: Path, file_name: str, line: int, value: str | None = None) -> DataFormatError:
+def expect_error(
+    folder: Path, file_name: str, line: int, value: str | None = None
+) -> DataFormatError:
     with pytest.raises(DataFormatError) as info:
         load_graph(folder)
     error = info.value
@@ -99,7 +101,9 @@ def test_wrong_column_count_generic(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- unknown ids
 def test_unknown_relation_id_ikrl(tmp_path: Path) -> None:
-    folder = make(tmp_path, IKRL_FILES, **{"ikrl/test.txt": "n02\tn01\t_hypernym\r\nn02\tn01\t_part_of\r\n"})
+    folder = make(
+        tmp_path, IKRL_FILES, **{"ikrl/test.txt": "n02\tn01\t_hypernym\r\nn02\tn01\t_part_of\r\n"}
+    )
     expect_error(folder, "test.txt", 2, "_part_of")
 
 
@@ -116,7 +120,9 @@ def test_non_integer_id_openke(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- empty names
 def test_empty_name_openke(tmp_path: Path) -> None:
-    folder = make(tmp_path, OPENKE_FILES, **{"ficha_entity_mentions.del": "0\tCat\n1\t__\n2\tFish\n"})
+    folder = make(
+        tmp_path, OPENKE_FILES, **{"ficha_entity_mentions.del": "0\tCat\n1\t__\n2\tFish\n"}
+    )
     expect_error(folder, "ficha_entity_mentions.del", 2, "__")
 
 
@@ -157,12 +163,16 @@ def test_duplicate_index_openke(tmp_path: Path) -> None:
 
 
 def test_duplicate_entity_id_generic(tmp_path: Path) -> None:
-    folder = make(tmp_path, GENERIC_FILES, **{"entities.tsv": "a\tAlpha\nb\tBeta\nc\tGamma\nb\tBeta2\n"})
+    folder = make(
+        tmp_path, GENERIC_FILES, **{"entities.tsv": "a\tAlpha\nb\tBeta\nc\tGamma\nb\tBeta2\n"}
+    )
     expect_error(folder, "entities.tsv", 4, "b")
 
 
 def test_duplicate_description_row(tmp_path: Path) -> None:
-    folder = make(tmp_path, OPENKE_FILES, **{"ficha_vlm_desc_setting3.txt": "3\n0\t A.\n1\t B.\n1\t C.\n"})
+    folder = make(
+        tmp_path, OPENKE_FILES, **{"ficha_vlm_desc_setting3.txt": "3\n0\t A.\n1\t B.\n1\t C.\n"}
+    )
     expect_error(folder, "ficha_vlm_desc_setting3.txt", 4, "1")
 
 
@@ -184,7 +194,9 @@ def test_empty_split_generic_header_only(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- entities missing from the id map
 def test_triple_with_entity_missing_from_id_map_ikrl(tmp_path: Path) -> None:
-    folder = make(tmp_path, IKRL_FILES, **{"ikrl/train.txt": "n01\tn02\t_hypernym\r\nn07\tn03\t_has_part\r\n"})
+    folder = make(
+        tmp_path, IKRL_FILES, **{"ikrl/train.txt": "n01\tn02\t_hypernym\r\nn07\tn03\t_has_part\r\n"}
+    )
     expect_error(folder, "train.txt", 2, "n07")
 
 
@@ -206,9 +218,14 @@ def test_count_header_mismatch_openke(tmp_path: Path) -> None:
 
 
 def test_ambiguous_name_in_triples_generic(tmp_path: Path) -> None:
-    folder = make(tmp_path, GENERIC_FILES, **{
-        "entities.tsv": "a\tAlpha\nb\tSame\nc\tSame\n", "test.tsv": "c\tr\tSame\n",
-    })
+    folder = make(
+        tmp_path,
+        GENERIC_FILES,
+        **{
+            "entities.tsv": "a\tAlpha\nb\tSame\nc\tSame\n",
+            "test.tsv": "c\tr\tSame\n",
+        },
+    )
     error = expect_error(folder, "test.tsv", 1, "Same")
     assert "use the id" in str(error)
 

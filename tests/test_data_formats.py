@@ -69,7 +69,9 @@ def test_mkg_y_templates(mkg: dict[str, KnowledgeGraph]) -> None:
     assert kg.relation_texts[born + R] == "is the place of birth of"
     edited = kg.relation_ids.index("edited")
     assert kg.relation_templates[edited + R] == "[B] edited [A]."  # "[A] deals [B]." replaced
-    assert kg.skipped["ficha_relation_templates.txt: swapped repeats of the first 2R templates"] == 56
+    assert (
+        kg.skipped["ficha_relation_templates.txt: swapped repeats of the first 2R templates"] == 56
+    )
     assert kg.entity_types is None and kg.entity_descriptions is None
 
 
@@ -102,7 +104,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def make_generic(folder: Path) -> Path:
-    write(folder / "train.tsv", "head\trelation\ttail\nQ1\tlikes\tQ2\nQ2\tlikes\tQ3\nBass\teats\tQ1\n")
+    write(
+        folder / "train.tsv", "head\trelation\ttail\nQ1\tlikes\tQ2\nQ2\tlikes\tQ3\nBass\teats\tQ1\n"
+    )
     write(folder / "valid.tsv", "Q1\tlikes\tQ3\n")
     write(folder / "test.tsv", "Q3\tl1\tQ2\n")
     write(
@@ -170,7 +174,10 @@ def test_export_and_load_parquet_folder(tmp_path: Path) -> None:
     assert_same_graph(tiny, back)
     cat = back.entity_index("house cat")
     assert len(back.entity_images[cat]) == 1
-    assert Path(back.entity_images[cat][0]).read_bytes() == Path(tiny.entity_images[cat][0]).read_bytes()
+    assert (
+        Path(back.entity_images[cat][0]).read_bytes()
+        == Path(tiny.entity_images[cat][0]).read_bytes()
+    )
 
 
 def test_datasets_round_trip() -> None:

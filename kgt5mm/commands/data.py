@@ -21,8 +21,7 @@ _DATASET_HELP = (
     "(IKRL, OpenKE + ficha_*, generic TSV, or a kgt5mm Parquet export)"
 )
 _DATA_DIR_HELP = (
-    "folder that holds named datasets as sub-folders (mkg_w/, mkg_y/); "
-    "default: $KGT5MM_DATA_DIR"
+    "folder that holds named datasets as sub-folders (mkg_w/, mkg_y/); default: $KGT5MM_DATA_DIR"
 )
 
 
@@ -37,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
     listing = sub.add_parser(
-        "list", help="show the named datasets, their sizes, sources and licences",
+        "list",
+        help="show the named datasets, their sizes, sources and licences",
         description="Show the registry of named datasets.",
     )
     listing.set_defaults(handler=_list)
@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("dataset", help=_DATASET_HELP)
     check.add_argument("--data-dir", default=None, help=_DATA_DIR_HELP)
     check.add_argument(
-        "--verify", action="store_true",
+        "--verify",
+        action="store_true",
         help="also compare the files' sha256 with the registry (named datasets only)",
     )
     check.add_argument("--json", action="store_true", help="print the statistics as JSON")
@@ -80,14 +81,18 @@ def _list(args: argparse.Namespace) -> int:
     for spec in DATASETS.values():
         e, r, tr, va, te = spec.counts
         where = "embedded" if spec.embedded else "data dir"
-        print(f"{spec.name}  [{spec.format}, {where}]  {e:,} entities, {r} relations, "
-              f"{tr:,} / {va:,} / {te:,} triples")
+        print(
+            f"{spec.name}  [{spec.format}, {where}]  {e:,} entities, {r} relations, "
+            f"{tr:,} / {va:,} / {te:,} triples"
+        )
         print(f"    {spec.description}")
         for source in spec.sources:
             print(f"    source: {source}")
         print(f"    licence: {spec.license}")
-    print(f"{TINY_NAME}  [derived, embedded]  deterministic ~100-entity subgraph of wn9_img "
-          "around the 11 sample-photo entities (tests, CPU demos)")
+    print(
+        f"{TINY_NAME}  [derived, embedded]  deterministic ~100-entity subgraph of wn9_img "
+        "around the 11 sample-photo entities (tests, CPU demos)"
+    )
     return 0
 
 

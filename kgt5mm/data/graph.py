@@ -91,7 +91,9 @@ class KnowledgeGraph:
         if len(texts) == R:
             texts = texts + inverse_texts(texts)
         self.relation_texts: list[str] = texts
-        self.entity_descriptions = None if entity_descriptions is None else list(entity_descriptions)
+        self.entity_descriptions = (
+            None if entity_descriptions is None else list(entity_descriptions)
+        )
         self.entity_vlm_text = None if entity_vlm_text is None else list(entity_vlm_text)
         self.entity_images = (
             None if entity_images is None else [list(paths) for paths in entity_images]
@@ -118,7 +120,9 @@ class KnowledgeGraph:
     def _validate(self, E: int, R: int) -> None:
         def check_len(label: str, values: Sequence[Any] | None, expected: int) -> None:
             if values is not None and len(values) != expected:
-                raise KGT5MMError(f"{self.name}: {label} has {len(values)} entries, expected {expected}")
+                raise KGT5MMError(
+                    f"{self.name}: {label} has {len(values)} entries, expected {expected}"
+                )
 
         check_len("entity_names", self.entity_names, E)
         check_len("raw_entity_names", self.raw_entity_names, E)
@@ -135,13 +139,19 @@ class KnowledgeGraph:
                 raise KGT5MMError(f"{self.name}: duplicate {label} id {duplicate!r}")
         empty = [i for i, n in enumerate(self.entity_names) if not n.strip()]
         if empty:
-            raise KGT5MMError(f"{self.name}: entity {self.entity_ids[empty[0]]!r} has an empty name")
+            raise KGT5MMError(
+                f"{self.name}: entity {self.entity_ids[empty[0]]!r} has an empty name"
+            )
         for split, triples in self.splits.items():
             if len(triples) == 0:
                 continue
             bad = (
-                (triples[:, 0] < 0) | (triples[:, 0] >= E) | (triples[:, 2] < 0)
-                | (triples[:, 2] >= E) | (triples[:, 1] < 0) | (triples[:, 1] >= R)
+                (triples[:, 0] < 0)
+                | (triples[:, 0] >= E)
+                | (triples[:, 2] < 0)
+                | (triples[:, 2] >= E)
+                | (triples[:, 1] < 0)
+                | (triples[:, 1] >= R)
             )
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
@@ -299,7 +309,8 @@ class KnowledgeGraph:
         forward = [(relation_texts or {}).get(r, r) for r in relations]
         inverse_default = inverse_texts(forward)
         inverse = [
-            (inverse_relation_texts or {}).get(r, inverse_default[i]) for i, r in enumerate(relations)
+            (inverse_relation_texts or {}).get(r, inverse_default[i])
+            for i, r in enumerate(relations)
         ]
         return cls(
             name=name,

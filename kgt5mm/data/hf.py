@@ -44,7 +44,9 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
-def _tables(kg: KnowledgeGraph, image_paths: list[list[str]] | None = None) -> dict[str, dict[str, list[Any]]]:
+def _tables(
+    kg: KnowledgeGraph, image_paths: list[list[str]] | None = None
+) -> dict[str, dict[str, list[Any]]]:
     R = kg.num_relations
     tables: dict[str, dict[str, list[Any]]] = {}
     for split in SPLITS:
@@ -64,7 +66,9 @@ def _tables(kg: KnowledgeGraph, image_paths: list[list[str]] | None = None) -> d
         "id": list(kg.entity_ids),
         "name": list(kg.entity_names),
         "raw_name": list(kg.raw_entity_names),
-        "description": list(kg.entity_descriptions) if kg.entity_descriptions is not None else [None] * E,
+        "description": list(kg.entity_descriptions)
+        if kg.entity_descriptions is not None
+        else [None] * E,
         "vlm_text": list(kg.entity_vlm_text) if kg.entity_vlm_text is not None else [None] * E,
         "type": list(kg.entity_types) if kg.entity_types is not None else [None] * E,
         "images": [list(p) for p in images] if images is not None else [None] * E,
@@ -115,12 +119,22 @@ def _write_text(text: str, path: Path) -> None:
 
 
 def _card(kg: KnowledgeGraph) -> str:
-    lines = ["---", "configs:", f"- config_name: {HF_TRIPLES_CONFIG}", "  default: true", "  data_files:"]
+    lines = [
+        "---",
+        "configs:",
+        f"- config_name: {HF_TRIPLES_CONFIG}",
+        "  default: true",
+        "  data_files:",
+    ]
     for split in SPLITS:
         lines += [f"  - split: {split}", f"    path: {HF_TRIPLES_CONFIG}/{split}.parquet"]
     for config in (HF_ENTITIES_CONFIG, HF_RELATIONS_CONFIG):
-        lines += [f"- config_name: {config}", "  data_files:",
-                  "  - split: train", f"    path: {config}/{config}.parquet"]
+        lines += [
+            f"- config_name: {config}",
+            "  data_files:",
+            "  - split: train",
+            f"    path: {config}/{config}.parquet",
+        ]
     lines += ["tags:", "- knowledge-graph", "- link-prediction", "- kgt5mm", "---", ""]
     sizes = " / ".join(str(len(kg.splits[s])) for s in SPLITS)
     lines += [
@@ -129,7 +143,7 @@ def _card(kg: KnowledgeGraph) -> str:
         f"Knowledge graph exported by kgt5mm: {kg.num_entities} entities, "
         f"{kg.num_relations} relations, train / valid / test = {sizes} triples.",
         "",
-        "Load it with `kgt5mm.data.KnowledgeGraph.from_hf_dataset(\"<repo id or folder>\")`.",
+        'Load it with `kgt5mm.data.KnowledgeGraph.from_hf_dataset("<repo id or folder>")`.',
         "Configs: `triples` (head, relation, tail as integer ids plus names), `entities`, "
         "`relations`. Check the licence of the source data before sharing.",
         "",
@@ -163,7 +177,9 @@ def export_hf(kg: KnowledgeGraph, out_dir: str | Path) -> Path:
     for split in SPLITS:
         _write_parquet(tables[split], out / HF_TRIPLES_CONFIG / f"{split}.parquet")
     _write_parquet(tables["entities"], out / HF_ENTITIES_CONFIG / f"{HF_ENTITIES_CONFIG}.parquet")
-    _write_parquet(tables["relations"], out / HF_RELATIONS_CONFIG / f"{HF_RELATIONS_CONFIG}.parquet")
+    _write_parquet(
+        tables["relations"], out / HF_RELATIONS_CONFIG / f"{HF_RELATIONS_CONFIG}.parquet"
+    )
     manifest = {
         "format": "kgt5mm-graph",
         "format_version": FORMAT_VERSION,
@@ -200,7 +216,9 @@ def _read_folder(folder: Path) -> tuple[dict[str, dict[str, list[Any]]], dict[st
         raise DataFormatError(manifest_path, error.lineno, f"invalid JSON: {error.msg}") from None
     if manifest.get("format_version", 0) > FORMAT_VERSION:
         raise DataFormatError(
-            manifest_path, None, "written by a newer kgt5mm; upgrade to read it",
+            manifest_path,
+            None,
+            "written by a newer kgt5mm; upgrade to read it",
             manifest.get("format_version"),
         )
     tables: dict[str, dict[str, list[Any]]] = {}
@@ -215,8 +233,12 @@ def _read_folder(folder: Path) -> tuple[dict[str, dict[str, list[Any]]], dict[st
 
 
 def _graph_from_tables(
-    tables: dict[str, dict[str, list[Any]]], *, name: str, base: Path | None,
-    skipped: dict[str, int] | None, source: str,
+    tables: dict[str, dict[str, list[Any]]],
+    *,
+    name: str,
+    base: Path | None,
+    skipped: dict[str, int] | None,
+    source: str,
 ) -> KnowledgeGraph:
     entities = tables["entities"]
     relations = tables["relations"]
@@ -231,7 +253,10 @@ def _graph_from_tables(
     images = optional(entities["images"])
     if images is not None:
         images = [
-            [str(base / p) if base is not None and not Path(p).is_absolute() else p for p in (paths or [])]
+            [
+                str(base / p) if base is not None and not Path(p).is_absolute() else p
+                for p in (paths or [])
+            ]
             for paths in images
         ]
     templates = None
@@ -271,13 +296,20 @@ def from_hf_dataset(source: Any, *, name: str | None = None) -> KnowledgeGraph:
         folder = Path(source)
         tables, manifest = _read_folder(folder)
         return _graph_from_tables(
-            tables, name=name or manifest.get("name", folder.name), base=folder,
-            skipped=manifest.get("skipped"), source=str(folder),
+            tables,
+            name=name or manifest.get("name", folder.name),
+            base=folder,
+            skipped=manifest.get("skipped"),
+            source=str(folder),
         )
     if isinstance(source, str):  # a Hub dataset id
         from huggingface_hub import snapshot_download
 
         folder = Path(snapshot_download(repo_id=source, repo_type="dataset"))
         return from_hf_dataset(folder, name=name or source.rsplit("/", 1)[-1])
-    members = {key: _columns_from_dataset(source[key]) for key in (*SPLITS, "entities", "relations")}
-    return _graph_from_tables(members, name=name or "hf_graph", base=None, skipped=None, source="datasets")
+    members = {
+        key: _columns_from_dataset(source[key]) for key in (*SPLITS, "entities", "relations")
+    }
+    return _graph_from_tables(
+        members, name=name or "hf_graph", base=None, skipped=None, source="datasets"
+    )

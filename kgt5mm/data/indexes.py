@@ -32,9 +32,7 @@ def both_directions(triples: np.ndarray, num_relations: int) -> np.ndarray:
     :returns: int64 ``(2n, 3)`` as ``(entity, query_relation, answer)``
     """
     triples = np.asarray(triples, dtype=np.int64).reshape(-1, 3)
-    inverse = np.stack(
-        [triples[:, 2], triples[:, 1] + num_relations, triples[:, 0]], axis=1
-    )
+    inverse = np.stack([triples[:, 2], triples[:, 1] + num_relations, triples[:, 0]], axis=1)
     return np.concatenate([triples, inverse], axis=0)
 
 
@@ -93,7 +91,9 @@ class FilterIndex:
             keep = np.ones(len(key), dtype=bool)
             keep[1:] = (key[1:] != key[:-1]) | (answer[1:] != answer[:-1])
             key, answer = key[keep], answer[keep]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        starts = (
+            np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        )
         self.keys = _readonly(key[starts].astype(np.int64))
         self.indptr = _readonly(np.append(starts, len(key)).astype(np.int64))
         self.flat_answers = _readonly(answer.astype(np.int64, copy=False))
@@ -102,7 +102,9 @@ class FilterIndex:
         """Number of distinct known ``(entity, query_relation, answer)`` facts."""
         return len(self.flat_answers)
 
-    def _slot(self, entity: np.ndarray, query_relation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _slot(
+        self, entity: np.ndarray, query_relation: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         key = entity * (2 * self.num_relations) + query_relation
         slot = np.searchsorted(self.keys, key)
         found = slot < len(self.keys)
@@ -111,7 +113,9 @@ class FilterIndex:
 
     def answers(self, entity: int, query_relation: int) -> np.ndarray:
         """Sorted int64 array of all known answers of ``(entity, query_relation, ?)``."""
-        slot, found = self._slot(np.asarray([entity], np.int64), np.asarray([query_relation], np.int64))
+        slot, found = self._slot(
+            np.asarray([entity], np.int64), np.asarray([query_relation], np.int64)
+        )
         if not found[0]:
             return np.zeros(0, dtype=np.int64)
         k = int(slot[0])
@@ -126,7 +130,8 @@ class FilterIndex:
         ``query_relations`` ``(n, 1)`` and ``candidates`` ``(n, k)`` give a bool ``(n, k)``.
         """
         e, q, c = np.broadcast_arrays(
-            np.asarray(entities, np.int64), np.asarray(query_relations, np.int64),
+            np.asarray(entities, np.int64),
+            np.asarray(query_relations, np.int64),
             np.asarray(candidates, np.int64),
         )
         shape = e.shape
@@ -206,7 +211,9 @@ class NeighbourIndex:
             key[n:] += train[:, 1] + self.num_relations
             order = np.argsort(key, kind="stable")
             del key
-            edge = np.concatenate([np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)])[order]
+            edge = np.concatenate([np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)])[
+                order
+            ]
             relation = np.concatenate([train[:, 1], train[:, 1] + self.num_relations])[order]
             neighbour = np.concatenate([train[:, 2], train[:, 0]])[order]
             del order

@@ -139,8 +139,11 @@ def disambiguate_names(
         seen[name] = index
         result[index] = name
     if shared:
-        logger.info("disambiguated %d shared names (%d entities)", len(shared),
-                    sum(len(m) for _, m in shared))
+        logger.info(
+            "disambiguated %d shared names (%d entities)",
+            len(shared),
+            sum(len(m) for _, m in shared),
+        )
     return result
 
 

@@ -155,8 +155,17 @@ DATASETS: dict[str, DatasetSpec] = {
 TINY_NAME = "wn9_img_tiny"
 #: The WN9-IMG entities with embedded sample photos; the tiny subgraph is grown from them.
 TINY_SEEDS: tuple[str, ...] = (
-    "n02121808", "n02374451", "n02942699", "n03063073", "n03790512", "n04099429",
-    "n04460130", "n09818022", "n09951070", "n11669921", "n12102133",
+    "n02121808",
+    "n02374451",
+    "n02942699",
+    "n03063073",
+    "n03790512",
+    "n04099429",
+    "n04460130",
+    "n09818022",
+    "n09951070",
+    "n11669921",
+    "n12102133",
 )
 #: Most train neighbours taken per seed (lowest entity index first) for the tiny subgraph.
 TINY_NEIGHBOURS_PER_SEED = 40
@@ -178,7 +187,9 @@ def _data_dirs(data_dir: str | Path | None) -> list[Path]:
     return dirs
 
 
-def resolve_dataset(name_or_path: str | Path, *, data_dir: str | Path | None = None) -> tuple[Path, DatasetSpec | None]:
+def resolve_dataset(
+    name_or_path: str | Path, *, data_dir: str | Path | None = None
+) -> tuple[Path, DatasetSpec | None]:
     """Folder holding a dataset given its registry name or a path.
 
     :raises DatasetNotFoundError: when a registered dataset is in no data directory, or when
@@ -196,7 +207,11 @@ def resolve_dataset(name_or_path: str | Path, *, data_dir: str | Path | None = N
         if spec.embedded:
             return embedded_path(spec.folder), spec
         searched = ", ".join(str(d / spec.folder) for d in _data_dirs(data_dir))
-        where = f"searched: {searched}" if searched else f"no data directory given and {DATA_DIR_ENV} is unset"
+        where = (
+            f"searched: {searched}"
+            if searched
+            else f"no data directory given and {DATA_DIR_ENV} is unset"
+        )
         raise DatasetNotFoundError(
             f"dataset {key!r} is not embedded in kgt5mm (its files may not be redistributed) "
             f"and was not found ({where}). Put a copy of its files in a folder "

@@ -92,8 +92,12 @@ def graph_statistics(kg: KnowledgeGraph) -> list[tuple[str, str]]:
         rows.append((f"{split} triples with an unseen entity/relation", f"{triples:,}"))
     for split in SPLITS:
         rows.append((f"duplicate triples in {split}", f"{_duplicates(kg.splits[split]):,}"))
-    rows.append(("test triples also in train", f"{_overlap(kg.splits['train'], kg.splits['test']):,}"))
-    rows.append(("valid triples also in train", f"{_overlap(kg.splits['train'], kg.splits['valid']):,}"))
+    rows.append(
+        ("test triples also in train", f"{_overlap(kg.splits['train'], kg.splits['test']):,}")
+    )
+    rows.append(
+        ("valid triples also in train", f"{_overlap(kg.splits['train'], kg.splits['valid']):,}")
+    )
     if kg.skipped:
         for what, count in sorted(kg.skipped.items()):
             rows.append((f"skipped: {what}", f"{count:,}"))

@@ -73,4 +73,6 @@ def load_folder(
         from kgt5mm.data.formats.generic import load_generic
 
         return load_generic(folder, name=name, source=source)
-    raise DatasetNotFoundError(f"unknown dataset format {format!r}; expected one of {DATASET_FORMATS}")
+    raise DatasetNotFoundError(
+        f"unknown dataset format {format!r}; expected one of {DATASET_FORMATS}"
+    )

@@ -67,11 +67,11 @@ def id_map_from_rows(table: TableRows, *, key_column: int, index_column: int, wh
         try:
             index = int(raw_index)
         except ValueError:
-            raise DataFormatError(path, line, f"{what} index is not an integer", raw_index) from None
-        if not 0 <= index < n:
             raise DataFormatError(
-                path, line, f"{what} index out of range 0..{n - 1}", raw_index
-            )
+                path, line, f"{what} index is not an integer", raw_index
+            ) from None
+        if not 0 <= index < n:
+            raise DataFormatError(path, line, f"{what} index out of range 0..{n - 1}", raw_index)
         if ids[index] is not None:
             raise DataFormatError(path, line, f"duplicate {what} index", raw_index)
         if key in seen_keys:
@@ -119,9 +119,13 @@ def index_rows(
         try:
             i = int(row[0])
         except ValueError:
-            raise DataFormatError(table.path, line, f"{what} index is not an integer", row[0]) from None
+            raise DataFormatError(
+                table.path, line, f"{what} index is not an integer", row[0]
+            ) from None
         if not 0 <= i < num:
-            raise DataFormatError(table.path, line, f"unknown {what} index (expected 0..{num - 1})", row[0])
+            raise DataFormatError(
+                table.path, line, f"unknown {what} index (expected 0..{num - 1})", row[0]
+            )
         if values[i] is not None:
             raise DataFormatError(
                 table.path, line, f"duplicate {what} index (first on line {where[i]})", row[0]

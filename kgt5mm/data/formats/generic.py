@@ -70,8 +70,13 @@ def _build_lookup(ids: list[str], names: list[str]) -> tuple[dict[str, int], dic
 
 
 def _resolve(
-    values: list[str], by_id: dict[str, int], by_name: dict[str, list[int]], *,
-    path: Path, lines: list[int], what: str,
+    values: list[str],
+    by_id: dict[str, int],
+    by_name: dict[str, list[int]],
+    *,
+    path: Path,
+    lines: list[int],
+    what: str,
 ) -> np.ndarray:
     out = np.empty(len(values), dtype=np.int64)
     for k, value in enumerate(values):
@@ -79,11 +84,15 @@ def _resolve(
         if index is None:
             matches = by_name.get(value)
             if not matches:
-                raise DataFormatError(path, lines[k], f"unknown {what} (not an id or a name)", value)
+                raise DataFormatError(
+                    path, lines[k], f"unknown {what} (not an id or a name)", value
+                )
             if len(matches) > 1:
                 raise DataFormatError(
-                    path, lines[k],
-                    f"{what} name is shared by {len(matches)} entries; use the id instead", value,
+                    path,
+                    lines[k],
+                    f"{what} name is shared by {len(matches)} entries; use the id instead",
+                    value,
                 )
             index = matches[0]
         out[k] = index
@@ -152,8 +161,22 @@ def load_generic(folder: str | Path, *, name: str, source: str | None = None) ->
             if table_s is None:
                 splits[split] = np.zeros((0, 3), np.int64)
                 continue
-            head = _resolve(table_s.column(0), by_id, by_name, path=table_s.path, lines=table_s.lines, what="head entity")
-            tail = _resolve(table_s.column(2), by_id, by_name, path=table_s.path, lines=table_s.lines, what="tail entity")
+            head = _resolve(
+                table_s.column(0),
+                by_id,
+                by_name,
+                path=table_s.path,
+                lines=table_s.lines,
+                what="head entity",
+            )
+            tail = _resolve(
+                table_s.column(2),
+                by_id,
+                by_name,
+                path=table_s.path,
+                lines=table_s.lines,
+                what="tail entity",
+            )
             splits[split] = np.stack([head, np.zeros_like(head), tail], axis=1)
     else:
         order: dict[str, int] = {}
@@ -165,7 +188,11 @@ def load_generic(folder: str | Path, *, name: str, source: str | None = None) ->
             head = [order.setdefault(h, len(order)) for h in table_s.column(0)]
             tail = [order.setdefault(t, len(order)) for t in table_s.column(2)]
             splits[split] = np.stack(
-                [np.asarray(head, np.int64), np.zeros(len(head), np.int64), np.asarray(tail, np.int64)],
+                [
+                    np.asarray(head, np.int64),
+                    np.zeros(len(head), np.int64),
+                    np.asarray(tail, np.int64),
+                ],
                 axis=1,
             )
         entity_ids = list(order)
@@ -175,7 +202,9 @@ def load_generic(folder: str | Path, *, name: str, source: str | None = None) ->
     relation_path = folder / GENERIC_RELATION_TEXT
     inverse: list[str | None]
     if relation_path.is_file():
-        table = _drop_header(read_table(relation_path, min_columns=2, max_columns=3), RELATION_HEADER)
+        table = _drop_header(
+            read_table(relation_path, min_columns=2, max_columns=3), RELATION_HEADER
+        )
         blank += table.skipped_blank
         check_not_empty(relation_path, len(table), "relation file")
         relation_ids, forward, inverse = [], [], []
@@ -187,7 +216,10 @@ def load_generic(folder: str | Path, *, name: str, source: str | None = None) ->
                 raise DataFormatError(relation_path, line, "empty relation text", row[0])
             if row[0] in first:
                 raise DataFormatError(
-                    relation_path, line, f"duplicate relation id (first on line {first[row[0]]})", row[0]
+                    relation_path,
+                    line,
+                    f"duplicate relation id (first on line {first[row[0]]})",
+                    row[0],
                 )
             first[row[0]] = line
             relation_ids.append(row[0])
@@ -197,14 +229,20 @@ def load_generic(folder: str | Path, *, name: str, source: str | None = None) ->
         for split, table_s in tables.items():
             if table_s is not None:
                 splits[split][:, 1] = _resolve(
-                    table_s.column(1), rel_by_id, rel_by_text, path=table_s.path,
-                    lines=table_s.lines, what="relation",
+                    table_s.column(1),
+                    rel_by_id,
+                    rel_by_text,
+                    path=table_s.path,
+                    lines=table_s.lines,
+                    what="relation",
                 )
     else:
         rel_order: dict[str, int] = {}
         for split, table_s in tables.items():
             if table_s is not None:
-                splits[split][:, 1] = [rel_order.setdefault(r, len(rel_order)) for r in table_s.column(1)]
+                splits[split][:, 1] = [
+                    rel_order.setdefault(r, len(rel_order)) for r in table_s.column(1)
+                ]
         relation_ids = list(rel_order)
         forward = list(relation_ids)
         inverse = [None] * len(relation_ids)
@@ -236,7 +274,9 @@ def load_generic(folder: str | Path, *, name: str, source: str | None = None) ->
         blank += table.skipped_blank
         ids_col = table.column(0)
         indices = lookup(ids_col, id_index, path=list_path, lines=table.lines, what="entity id")
-        for (_eid, relative), line, index in zip(table.rows, table.lines, indices.tolist(), strict=True):
+        for (_eid, relative), line, index in zip(
+            table.rows, table.lines, indices.tolist(), strict=True
+        ):
             image = Path(relative) if Path(relative).is_absolute() else folder / relative
             if not image.is_file():
                 raise DataFormatError(list_path, line, "image file does not exist", relative)

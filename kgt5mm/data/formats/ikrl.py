@@ -56,12 +56,18 @@ def _ikrl_dir(folder: Path) -> Path:
 def is_ikrl_folder(folder: Path) -> bool:
     """Whether ``folder`` looks like an IKRL dataset (``ikrl/entity2id.txt`` or flat)."""
     base = _ikrl_dir(folder)
-    return (base / IKRL_ENTITY2ID).is_file() and (base / "train.txt").is_file() and not (
-        (base / IKRL_ENTITY2ID).read_text(errors="replace").split("\n", 1)[0].strip().isdigit()
+    return (
+        (base / IKRL_ENTITY2ID).is_file()
+        and (base / "train.txt").is_file()
+        and not (
+            (base / IKRL_ENTITY2ID).read_text(errors="replace").split("\n", 1)[0].strip().isdigit()
+        )
     )
 
 
-def load_ikrl(folder: str | Path, *, name: str = "wn9_img", source: str | None = None) -> KnowledgeGraph:
+def load_ikrl(
+    folder: str | Path, *, name: str = "wn9_img", source: str | None = None
+) -> KnowledgeGraph:
     """Load an IKRL-format dataset folder (see module docstring) into a KnowledgeGraph.
 
     :raises DataFormatError: on any malformed file (file, line, value in the message)
@@ -86,9 +92,15 @@ def load_ikrl(folder: str | Path, *, name: str = "wn9_img", source: str | None =
         table = read_table(path, min_columns=3)
         check_not_empty(path, len(table), f"{split} split")
         blank += table.skipped_blank
-        head = lookup(table.column(0), entities.index, path=path, lines=table.lines, what="head entity")
-        tail = lookup(table.column(1), entities.index, path=path, lines=table.lines, what="tail entity")
-        rel = lookup(table.column(2), relations.index, path=path, lines=table.lines, what="relation")
+        head = lookup(
+            table.column(0), entities.index, path=path, lines=table.lines, what="head entity"
+        )
+        tail = lookup(
+            table.column(1), entities.index, path=path, lines=table.lines, what="tail entity"
+        )
+        rel = lookup(
+            table.column(2), relations.index, path=path, lines=table.lines, what="relation"
+        )
         splits[split] = np.stack([head, rel, tail], axis=1)
     if blank:
         skipped["blank lines"] = blank
@@ -120,7 +132,9 @@ def load_ikrl(folder: str | Path, *, name: str = "wn9_img", source: str | None =
             descriptions[index] = definition.strip()
         missing = E - len(seen)
         if missing:
-            logger.warning("%s: %d entities have no text; their id is used as name", text_path, missing)
+            logger.warning(
+                "%s: %d entities have no text; their id is used as name", text_path, missing
+            )
             skipped["entities without text (id used as name)"] = missing
         if table.skipped_blank:
             skipped["blank lines"] = skipped.get("blank lines", 0) + table.skipped_blank

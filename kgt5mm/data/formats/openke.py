@@ -98,10 +98,15 @@ def read_openke_id_map(path: Path, *, what: str) -> IdMap:
         try:
             index = int(raw_index)
         except ValueError:
-            raise DataFormatError(path, number, f"{what} index is not an integer", raw_index) from None
+            raise DataFormatError(
+                path, number, f"{what} index is not an integer", raw_index
+            ) from None
         if not 0 <= index < count:
             raise DataFormatError(
-                path, number, f"{what} index out of range 0..{count - 1} (count on line 1)", raw_index
+                path,
+                number,
+                f"{what} index out of range 0..{count - 1} (count on line 1)",
+                raw_index,
             )
         if ids[index] is not None:
             raise DataFormatError(path, number, f"duplicate {what} index", raw_index)
@@ -120,8 +125,10 @@ def read_openke_id_map(path: Path, *, what: str) -> IdMap:
 
 def swap_placeholders(template: str) -> str:
     """Exchange ``[A]`` and ``[B]`` in a template."""
-    return template.replace(TEMPLATE_QUERY, "\0").replace(TEMPLATE_ANSWER, TEMPLATE_QUERY).replace(
-        "\0", TEMPLATE_ANSWER
+    return (
+        template.replace(TEMPLATE_QUERY, "\0")
+        .replace(TEMPLATE_ANSWER, TEMPLATE_QUERY)
+        .replace("\0", TEMPLATE_ANSWER)
     )
 
 
@@ -161,12 +168,18 @@ def _read_templates(path: Path, R: int, skipped: dict[str, int]) -> list[str]:
         # MKG-Y: a placeholder-swapped repeat of the first 2R lines, numbered from R.
         for k in range(extra):
             row, line = table.rows[2 * R + k], table.lines[2 * R + k]
-            text = row[1][len(_TEMPLATE_PREFIX) :].strip() if row[1].startswith(_TEMPLATE_PREFIX) else row[1]
+            text = (
+                row[1][len(_TEMPLATE_PREFIX) :].strip()
+                if row[1].startswith(_TEMPLATE_PREFIX)
+                else row[1]
+            )
             if k < 2 * R and swap_placeholders(text) != templates[k]:
                 raise DataFormatError(
-                    path, line,
+                    path,
+                    line,
                     f"unexpected extra template: lines after the first 2R={2 * R} must repeat them "
-                    "with [A] and [B] swapped", row[1],
+                    "with [A] and [B] swapped",
+                    row[1],
                 )
         skipped[f"{path.name}: swapped repeats of the first 2R templates"] = extra
     from collections import Counter
@@ -178,12 +191,18 @@ def _read_templates(path: Path, R: int, skipped: dict[str, int]) -> list[str]:
             templates[q] = swap_placeholders(templates[q - R])
             replaced += 1
     if replaced:
-        logger.info("%s: %d inverse templates repeated an earlier one and were replaced", path, replaced)
-        skipped[f"{path.name}: inverse templates with repeated wording (swapped forward template used)"] = replaced
+        logger.info(
+            "%s: %d inverse templates repeated an earlier one and were replaced", path, replaced
+        )
+        skipped[
+            f"{path.name}: inverse templates with repeated wording (swapped forward template used)"
+        ] = replaced
     return templates
 
 
-def _relation_texts(mentions: list[str], templates: list[str] | None, relation_ids: list[str]) -> list[str]:
+def _relation_texts(
+    mentions: list[str], templates: list[str] | None, relation_ids: list[str]
+) -> list[str]:
     """Unique phrases for the 2R query relations (see the module docstring)."""
     R = len(mentions)
     readable = [humanize_relation(m) for m in mentions]
@@ -237,7 +256,9 @@ def load_openke(folder: str | Path, *, name: str, source: str | None = None) -> 
             if len(bad):
                 row = int(bad[0])
                 raise DataFormatError(
-                    path, int(lines[row]), f"unknown {what} id (expected 0..{limit - 1})",
+                    path,
+                    int(lines[row]),
+                    f"unknown {what} id (expected 0..{limit - 1})",
                     int(values[row, column]),
                 )
         splits[split] = values
@@ -295,7 +316,9 @@ def load_openke(folder: str | Path, *, name: str, source: str | None = None) -> 
         table = read_table(vlm_path, min_columns=2, first_line=2, lines=lines, strip_fields=False)
         blank += table.skipped_blank
         if count != len(table):
-            raise DataFormatError(vlm_path, 1, f"count says {count} but {len(table)} rows follow", count)
+            raise DataFormatError(
+                vlm_path, 1, f"count says {count} but {len(table)} rows follow", count
+            )
         for row in table.rows:
             row[0] = row[0].strip()
         values_v, _ = index_rows(table, E, what="entity", allow_missing=True)
