@@ -185,27 +185,30 @@ class NeighbourIndex:
         self.indptr = _readonly(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
         del counts
         edge_bits = max(n - 1, 1).bit_length()
-        if max(self.num_entities * q_count, 1) < 1 << (62 - edge_bits):
-            # One sort of unique packed int64 keys ((entity * 2R + q) << bits | edge): much
-            # faster than a stable argsort; shifts and masks recover the fields.
+        q_bits = max(q_count - 1, 1).bit_length()
+        entity_bits = max(self.num_entities - 1, 1).bit_length()
+        if entity_bits + q_bits + edge_bits <= 62:
+            # One sort of unique packed int64 keys (entity | query relation | edge bit fields):
+            # much faster than a stable argsort; shifts and masks recover the fields.
             key = np.concatenate([train[:, 0], train[:, 2]])
-            key *= q_count
-            key[:n] += train[:, 1]
-            key[n:] += train[:, 1] + self.num_relations
+            key <<= q_bits
+            key[:n] |= train[:, 1]
+            key[n:] |= train[:, 1] + self.num_relations
             key <<= edge_bits
             key[:n] |= np.arange(n, dtype=np.int64)
             key[n:] |= np.arange(n, dtype=np.int64)
             key.sort()
             edge = key & ((1 << edge_bits) - 1)
             key >>= edge_bits
-            relation = key % q_count if q_count & (q_count - 1) else key & (q_count - 1)
+            key &= (1 << q_bits) - 1
+            relation = key
             del key
             # one gather from the flat (n, 3) array: column 2 (tail) forwards, 0 (head) backwards
             column = np.where(relation < self.num_relations, 2, 0)
             column += edge * 3
             neighbour = np.ascontiguousarray(train).ravel()[column]
             del column
-        else:  # pragma: no cover - needs E * 2R * 2^bits(n) > 2^62
+        else:  # pragma: no cover - needs more than 62 bits for (entity, q, edge)
             key = np.concatenate([train[:, 0], train[:, 2]]) * q_count
             key[:n] += train[:, 1]
             key[n:] += train[:, 1] + self.num_relations
