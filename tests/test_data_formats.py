@@ -236,3 +236,32 @@ def test_data_help(capsys: pytest.CaptureFixture[str]) -> None:
         run_data_command(["data", "check", "--help"], capsys)
     out = capsys.readouterr().out
     assert "--data-dir" in out and "--verify" in out and "statistics" in out
+
+
+def test_from_hub_id_uses_snapshot_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    tiny = load_graph("wn9_img_tiny")
+    folder = tiny.save_hf(tmp_path / "snapshot")
+    calls = []
+
+    def fake_snapshot_download(*, repo_id: str, repo_type: str) -> str:
+        calls.append((repo_id, repo_type))
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    back = KnowledgeGraph.from_hf_dataset("someone/wn9-tiny")
+    assert calls == [("someone/wn9-tiny", "dataset")]
+    assert back.name == "wn9-tiny"
+    assert_same_graph(tiny, back)
+
+
+def test_relation_and_id_lookups() -> None:
+    kg = load_graph("wn9_img_tiny")
+    hypernym = kg.relation_index("_hypernym")
+    assert kg.relation_index("hypernym") == hypernym
+    assert kg.entity_index_by_id("n02121808") == kg.entity_index("house cat")
+    with pytest.raises(KeyError, match="no relation"):
+        kg.relation_index("reverse of nothing")
