@@ -196,13 +196,16 @@ def ranks_from_beams(
     kept = valid & ~other_known
     n_kept = kept.sum(1)
     known_total = np.zeros(n, np.int64) if num_known is None else np.asarray(num_known, np.int64)
-    known_in_beam = (valid & other_known).sum(1)
+    if (known_total < (valid & other_known).sum(1)).any():
+        raise KGT5MMError("num_known is smaller than the number of known answers inside the beam")
     in_beam = (is_target & kept).any(1)
     target_score = np.where(in_beam, (np.where(is_target, scores, -np.inf)).max(1), 0.0)
     better = (kept & (scores > target_score[:, None])).sum(1)
     not_worse = (kept & (scores >= target_score[:, None])).sum(1)
     o_in, r_in, p_in = _tie_ranks(better, not_worse)
-    remaining = num_entities - n_kept - (known_total - known_in_beam)  # counts the target
+    # Unranked candidates: neither kept in the beam nor another known answer (filtered ones
+    # inside the beam were dropped from the kept list, those outside are never candidates).
+    remaining = num_entities - n_kept - known_total  # counts the target
     if (remaining[~in_beam] < 1).any():
         raise KGT5MMError("inconsistent beam/filter counts: no unranked entity left for a target")
     o_out = n_kept + 1.0
