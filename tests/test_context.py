@@ -232,3 +232,15 @@ def test_config_validation_and_roundtrip():
     cfg = ContextConfig(seed=3).resolved()
     assert cfg.layout_prompt_version == 1
     assert ContextConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("mode", ["relevance", "random"])
+def test_python_and_numpy_ranking_paths_agree(tiny, mode):
+    cfg = ContextConfig(neighbour_selection=mode, budget_tokens=10_000, max_neighbours=7)
+    small, hub = ContextBuilder(tiny, cfg), ContextBuilder(tiny, cfg)
+    small._small_degree, hub._small_degree = 10**9, -1
+    queries = tiny.queries("train")
+    rows = np.concatenate([np.arange(len(tiny.splits["train"]))] * 2)
+    assert small.build_many(queries, exclude_edges=rows, epoch=2) == hub.build_many(
+        queries, exclude_edges=rows, epoch=2)
+    assert small.build_many(queries) == hub.build_many(queries)

@@ -190,7 +190,13 @@ class ContextBuilder:
         self._nb = np.asarray(nbr.neighbour, dtype=np.int64)
         self._edge = np.asarray(nbr.edge, dtype=np.int64)
         self._edge_u64 = self._edge.astype(np.uint64)
+        self._qr_list: list[int] = self._qr.tolist()
+        self._nb_list: list[int] = self._nb.tolist()
+        self._edge_list: list[int] = self._edge.tolist()
         self._relevance = relation_relevance(kg) if self.config.neighbour_selection == "relevance" else None
+        self._relevance_rows = None if self._relevance is None else self._relevance.tolist()
+        #: rows up to this many entries take the pure-Python ranking path (same order as numpy)
+        self._small_degree = 48
         train = np.asarray(kg.splits["train"], dtype=np.int64).reshape(-1, 3)
         self._train_h: list[int] = train[:, 0].tolist()
         self._train_t: list[int] = train[:, 2].tolist()
@@ -242,11 +248,17 @@ class ContextBuilder:
 
     # ------------------------------------------------------------------ selection
     def _ranked_neighbours(self, entity: int, q: int, exclude_edge: int | None, qseed: int
-                           ) -> np.ndarray:
-        """Positions (into the CSR arrays) of the candidate neighbour edges, best first."""
+                           ) -> tuple[list[int], list[int], list[int]]:
+        """Candidate neighbour edges, best first: ``(neighbours, query_relations, edges)``.
+
+        Entities with at most ``_SMALL_DEGREE`` entries take a pure-Python path, hubs a numpy
+        path; both give the same order (score descending, then the per-query tie key).
+        """
         lo, hi = self._indptr[entity], self._indptr[entity + 1]
         if hi == lo:
-            return np.zeros(0, dtype=np.int64)
+            return [], [], []
+        if hi - lo <= self._small_degree:
+            return self._ranked_small(lo, hi, q, exclude_edge, qseed)
         pos = np.arange(lo, hi)
         qr = self._qr[lo:hi]
         keep = None
@@ -263,13 +275,34 @@ class ContextBuilder:
         if keep is not None:
             pos, qr = pos[keep], qr[keep]
             if not len(pos):
-                return pos
+                return [], [], []
         tie = _mix_np(self._edge_u64[pos] ^ np.uint64(qseed))
         if self._relevance is None:
             order = np.argsort(tie, kind="stable")
         else:
             order = np.lexsort((tie, -self._relevance[q, qr]))
-        return pos[order[: self.config.max_neighbours]]
+        pos = pos[order[: self.config.max_neighbours]]
+        return self._nb[pos].tolist(), self._qr[pos].tolist(), self._edge[pos].tolist()
+
+    def _ranked_small(self, lo: int, hi: int, q: int, exclude_edge: int | None, qseed: int
+                      ) -> tuple[list[int], list[int], list[int]]:
+        qrs, nbs, edges = self._qr_list[lo:hi], self._nb_list[lo:hi], self._edge_list[lo:hi]
+        entries = list(zip(nbs, qrs, edges, strict=True))
+        if exclude_edge is not None:
+            entries = [x for x in entries if x[2] != exclude_edge]
+        if self.config.drop_known_answers:
+            answers = {n for n, r, _ in entries if r == q}
+            if answers:
+                entries = [x for x in entries if x[0] not in answers]
+        if not entries:
+            return [], [], []
+        if self._relevance_rows is None:
+            entries.sort(key=lambda x: _mix(x[2] ^ qseed))
+        else:
+            row = self._relevance_rows[q]
+            entries.sort(key=lambda x: (-row[x[1]], _mix(x[2] ^ qseed)))
+        entries = entries[: self.config.max_neighbours]
+        return [x[0] for x in entries], [x[1] for x in entries], [x[2] for x in entries]
 
     def _examples(self, entity: int, q: int, exclude_edge: int | None, qseed: int
                   ) -> list[tuple[int, str, int]]:
@@ -332,10 +365,7 @@ class ContextBuilder:
         # fill order stack of (slot, index); slots: n=neighbour, c=caption, d=desc, v=vlm, e=example
         filled: list[tuple[str, int]] = []
 
-        positions = self._ranked_neighbours(entity, q, exclude_edge, qseed)
-        nb_ids = self._nb[positions].tolist()
-        nb_qr = self._qr[positions].tolist()
-        nb_edges = self._edge[positions].tolist()
+        nb_ids, nb_qr, nb_edges = self._ranked_neighbours(entity, q, exclude_edge, qseed)
         nb_template = self._parts["neighbour"]
         nb_pieces = [nb_template.format(relation=rel_texts[r], neighbour=names[n])
                      for r, n in zip(nb_qr, nb_ids, strict=False)]

@@ -1,0 +1,178 @@
+"""End-to-end tests of ``kgt5mm caption`` with a tiny random BLIP-2 on the 11 real WN9 photos.
+
+The VLM is built from configs (``kgt5mm.vision.tiny``), never downloaded. One corrupt and one
+missing image are added through ``--images`` to check that they are recorded and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from kgt5mm.cli import main
+from kgt5mm.context import CaptionStore, read_cache
+from kgt5mm.data import load_graph
+
+ARGS = ["--threshold", "0", "--links-per-entity", "1", "--max-new-tokens", "2", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """A 67k-parameter model gains nothing from threads; on a busy 2-core box they cost 5-10x."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_vlm(tmp_path_factory) -> Path:
+    from kgt5mm.vision.tiny import save_tiny_vlm
+
+    return save_tiny_vlm(tmp_path_factory.mktemp("vlm") / "tiny-blip2")
+
+
+@pytest.fixture(scope="module")
+def kg():
+    return load_graph("wn9_img_tiny")
+
+
+@pytest.fixture(scope="module")
+def image_list(kg, tmp_path_factory) -> Path:
+    """The 11 real photos plus one corrupt and one missing image of two other entities."""
+    folder = tmp_path_factory.mktemp("images")
+    lines = [f"{kg.entity_ids[e]}\t{p}" for e, paths in enumerate(kg.entity_images) for p in paths]
+    assert len(lines) == 11
+    without = [e for e, paths in enumerate(kg.entity_images) if not paths]
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    lines.append(f"{kg.entity_ids[without[0]]}\tcorrupt.png")
+    lines.append(f"{kg.entity_names[without[1]]}\tdoes_not_exist.jpg")
+    path = folder / "images.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _caption(cache: Path, tiny_vlm: Path, image_list: Path, *extra: str) -> int:
+    return main(["caption", "wn9_img_tiny", "--model", str(tiny_vlm), "--cache", str(cache),
+                 "--images", str(image_list), *ARGS, *extra])
+
+
+def _lines(cache: Path) -> list[dict]:
+    return [json.loads(line) for line in cache.read_text().splitlines()]
+
+
+def _key(record: dict) -> tuple:
+    return (record["kind"], tuple(record["entities"]), tuple(record["images"]), record["model"],
+            record["prompt_id"], record["prompt_version"])
+
+
+@pytest.fixture(scope="module")
+def complete_run(tiny_vlm, image_list, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("run") / "captions.jsonl"
+    assert _caption(cache, tiny_vlm, image_list) == 0
+    return cache
+
+
+def test_end_to_end_all_three_kinds(complete_run, kg, capsys):
+    records = _lines(complete_run)
+    kinds = Counter(r["kind"] for r in records if r["status"] == "ok")
+    assert kinds["relevance"] == 11 and kinds["description"] == 11 and kinds["link"] >= 11
+    for r in records:
+        assert r["model"] and r["prompt_id"] and r["prompt_version"] >= 1
+        if r["kind"] == "relevance" and r["status"] == "ok":
+            assert 0.0 <= r["p_yes"] <= 1.0 and r["kept"] is True
+        if r["kind"] == "link":
+            assert len(r["entities"]) == 2 and r["relation"]
+            assert r["prompt_id"] in ("link_caption", "link_caption_one_image")
+    errors = {r["error"].split(":")[0] for r in records if r["status"] == "error"}
+    assert errors == {"missing image", "unreadable image"}
+    assert len({_key(r) for r in records}) == len(records)  # no duplicates
+    store = CaptionStore.from_cache(complete_run, kg)
+    assert len(store.link_text) == kinds["link"]
+
+
+def test_errors_are_reported_and_counted(tiny_vlm, image_list, tmp_path, capsys):
+    cache = tmp_path / "c.jsonl"
+    assert _caption(cache, tiny_vlm, image_list, "--kinds", "relevance") == 0
+    out = capsys.readouterr().out
+    assert "relevance/missing image: 1" in out and "relevance/unreadable image: 1" in out
+    assert "relevance: 13 items, 0 already cached, 11 done" in out
+
+
+def test_rerun_skips_everything(complete_run, tiny_vlm, image_list, capsys):
+    before = complete_run.read_bytes()
+    capsys.readouterr()
+    assert _caption(complete_run, tiny_vlm, image_list) == 0
+    out = capsys.readouterr().out
+    assert complete_run.read_bytes() == before
+    assert "\n0 images through the VLM" in out
+    assert "relevance: 13 items, 13 already cached, 0 done" in out
+    assert "description: 11 items, 11 already cached, 0 done" in out
+
+
+def test_crash_midway_then_resume(complete_run, tiny_vlm, image_list, kg, tmp_path, capsys):
+    """An exception after 3 batches plus a torn last line, then a rerun: all items, once each."""
+    from kgt5mm.vision.captioner import CaptionConfig, run_captioning
+    from kgt5mm.vision.tiny import save_tiny_vlm  # noqa: F401  (same model folder as the CLI)
+
+    cache = tmp_path / "c.jsonl"
+    kg_images = load_graph("wn9_img_tiny")
+    from kgt5mm.commands.caption import read_image_list
+
+    kg_images.entity_images = read_image_list(image_list, kg_images)
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash(batches: int) -> None:
+        if batches == 3:
+            raise Crash
+
+    config = CaptionConfig(model=str(tiny_vlm), cache=str(cache), threshold=0.0, links_per_entity=1,
+                           max_new_tokens=2, batch_size=4)
+    with pytest.raises(Crash):
+        run_captioning(kg_images, config, on_batch=crash)
+    partial = _lines(cache)
+    assert 0 < len(partial) < len(_lines(complete_run))
+    with open(cache, "ab") as handle:  # a write torn by a kill: no newline, invalid JSON
+        handle.write(b'{"kind": "description", "entities": ["n0')
+    assert read_cache(cache).truncated_last_line
+    capsys.readouterr()
+    assert _caption(cache, tiny_vlm, image_list) == 0
+    assert "1 truncated last line(s) cut" in capsys.readouterr().out
+    resumed = _lines(cache)
+    keys = [_key(r) for r in resumed]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == {_key(r) for r in _lines(complete_run)}
+
+
+@pytest.mark.slow
+def test_sigkill_midway_then_resume(complete_run, tiny_vlm, image_list, tmp_path):
+    """A real SIGKILL of a captioning process, then a rerun: no duplicate, no missing item."""
+    cache = tmp_path / "c.jsonl"
+    cmd = [sys.executable, "-m", "kgt5mm.cli", "caption", "wn9_img_tiny", "--model", str(tiny_vlm),
+           "--cache", str(cache), "--images", str(image_list), *ARGS, "--batch-size", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if cache.exists() and cache.read_bytes().count(b"\n") >= 15:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert subprocess.run(cmd, capture_output=True, env=env).returncode == 0
+    keys = [_key(r) for r in _lines(cache)]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == {_key(r) for r in _lines(complete_run)}

@@ -1,0 +1,94 @@
+"""Tests of the caption cache (JSONL) and the loaders of precomputed caption text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kgt5mm.context import (
+    CaptionRecord,
+    CaptionStore,
+    ContextBuilder,
+    ContextConfig,
+    append_records,
+    load_caption_file,
+    load_vlm_desc_file,
+    read_cache,
+    repair_cache,
+)
+from kgt5mm.data import KnowledgeGraph, load_graph
+from kgt5mm.errors import DataFormatError
+
+
+@pytest.fixture(scope="module")
+def toy() -> KnowledgeGraph:
+    return KnowledgeGraph.from_triples(train=[("cat", "is_a", "feline"), ("dog", "is_a", "canine")])
+
+
+def _record(i: int) -> CaptionRecord:
+    return CaptionRecord(kind="relevance", entities=(f"e{i}",), images=(f"{i}.png",), model="m",
+                         prompt_id="relevance_filter", prompt_version=1, p_yes=0.5, kept=True)
+
+
+def test_cache_roundtrip_and_truncated_last_line(tmp_path):
+    cache = tmp_path / "c.jsonl"
+    assert append_records(cache, [_record(i) for i in range(3)]) == 3
+    assert len(read_cache(cache).records) == 3
+    with open(cache, "ab") as handle:
+        handle.write(b'{"kind": "relev')
+    result = read_cache(cache)
+    assert result.truncated_last_line and len(result.records) == 3
+    assert repair_cache(cache)
+    assert cache.read_bytes().endswith(b"\n") and not read_cache(cache).truncated_last_line
+    append_records(cache, [_record(3), _record(0)])
+    result = read_cache(cache)
+    assert len(result.records) == 4 and result.num_duplicates == 1
+
+
+def test_complete_last_line_without_newline_is_kept(tmp_path):
+    cache = tmp_path / "c.jsonl"
+    cache.write_text(_record(0).to_json())
+    assert not repair_cache(cache)
+    append_records(cache, [_record(1)])
+    assert len(read_cache(cache).records) == 2
+
+
+def test_corrupt_middle_line_is_an_error(tmp_path):
+    cache = tmp_path / "c.jsonl"
+    cache.write_text(_record(0).to_json() + "\n{broken\n" + _record(1).to_json() + "\n")
+    with pytest.raises(DataFormatError, match=":2"):
+        read_cache(cache)
+
+
+def test_user_tsv_and_jsonl(toy, tmp_path):
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("# entity<TAB>text or entity<TAB>neighbour<TAB>text\ncat\tA cat.\ncat\tfeline\tCats are felines.\n")
+    records = load_caption_file(tsv, toy)
+    assert [r.kind for r in records] == ["description", "link"]
+    jsonl = tmp_path / "mine.jsonl"
+    jsonl.write_text(json.dumps({"kind": "description", "entities": ["dog"], "text": "A dog."}) + "\n")
+    store = CaptionStore.from_files([tsv, jsonl], toy)
+    assert store.entity(toy.entity_index("cat")) == "A cat."
+    assert store.entity(toy.entity_index("dog")) == "A dog."
+    assert store.link(toy.entity_index("feline"), toy.entity_index("cat")) == "Cats are felines."
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("unicorn\tNot in the graph.\n")
+    with pytest.raises(DataFormatError, match="unknown entity"):
+        load_caption_file(bad, toy)
+    text = ContextBuilder(toy, ContextConfig(num_examples=0), captions=store).build(
+        toy.entity_index("cat"), 1)
+    assert text == "<query> cat <rel> reverse of is_a <nbr> is_a feline <cap> Cats are felines. <vlm> A cat."
+
+
+@pytest.mark.shared_data
+def test_ficha_vlm_descriptions_load_like_the_graph(shared_data_dir):
+    kg = load_graph("mkg_y", data_dir=shared_data_dir)
+    path = shared_data_dir / "mkg_y" / "ficha_vlm_desc_setting3.txt"
+    records = load_vlm_desc_file(path, kg)
+    assert len(records) == kg.num_entities
+    store = CaptionStore.from_records(records, kg)
+    if kg.entity_vlm_text is not None:  # the MKG loader reads the same file into the graph
+        same = sum(store.entity(e) == kg.entity_vlm_text[e].strip() for e in range(kg.num_entities))
+        assert same >= 0.99 * kg.num_entities
+    assert all(r.model == "import:ficha_vlm_desc_setting3.txt" for r in records)
