@@ -163,6 +163,11 @@ class Trainer:
         acc = self.accelerator
         tc = config.train
         set_seed(tc.seed)
+        import torch
+
+        self._previous_threads = torch.get_num_threads()
+        if tc.num_threads is not None:
+            torch.set_num_threads(tc.num_threads)
         with acc.main_process_first():
             self.kg = _load_graph(config)
             self.tokenizer = self._tokenizer()
@@ -264,6 +269,14 @@ class Trainer:
         :param stop_after_steps: stop (saving a resumable state) once this many optimizer steps
             are done, without changing the schedule -- for time-boxed jobs and resume tests
         """
+        import torch
+
+        try:
+            return self._fit(resume=resume, stop_after_steps=stop_after_steps)
+        finally:
+            torch.set_num_threads(self._previous_threads)
+
+    def _fit(self, *, resume: str | Path | None, stop_after_steps: int | None) -> TrainResult:
         from tqdm.auto import tqdm
 
         acc, tc, state = self.accelerator, self.config.train, self.state

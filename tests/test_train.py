@@ -1,0 +1,101 @@
+"""The training loop on a tiny T5 and the tiny real graph: learning, exact resume, batches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kgt5mm.config import Config
+from kgt5mm.training import (
+    Trainer,
+    collate,
+    num_planned_batches,
+    padding_share,
+    plan_batches,
+    shard_batches,
+)
+
+TINY_YAML = Path(__file__).resolve().parents[1] / "run_scripts" / "wn9_img_tiny.yaml"
+
+
+def tiny_config(output_dir: Path, *overrides: str) -> Config:
+    """The shipped tiny config, shrunk further for tests (no test split, no model folder)."""
+    return Config.from_yaml(TINY_YAML, [
+        f"train.output_dir={output_dir}", "tokenizer.vocab_size=600", "model.d_model=32",
+        "model.d_ff=64", "model.num_heads=2", "model.d_kv=16", "train.eval_queries=8",
+        "train.eval_every_steps=null", "train.test_at_end=false", "train.save_model=false",
+        "train.log_every_steps=1", "train.log_samples=0", "train.num_threads=1", "eval.num_beams=2", "eval.top_k=2",
+        *overrides])
+
+
+def _losses(run_dir: Path) -> dict[int, float]:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if r["kind"] == "train"}
+
+
+def test_a_few_steps_lower_the_loss(tmp_path):
+    config = tiny_config(tmp_path, "train.max_steps=16", "train.lr=5e-3", "train.warmup_steps=2")
+    result = Trainer(config).fit()
+    losses = _losses(result.run_dir)
+    assert result.global_step == 16 and sorted(losses) == list(range(1, 17))
+    first, last = np.mean([losses[s] for s in (1, 2, 3)]), np.mean([losses[s] for s in (14, 15, 16)])
+    assert last < first - 1.0, losses
+    assert (result.run_dir / "curves.png").stat().st_size > 0
+    assert (result.run_dir / "metrics.csv").read_text().startswith("step,kind,loss")
+    assert result.valid_metrics["num_queries"] == 8 and 0 <= result.padding_share < 0.3
+
+
+def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
+    # dropout on, an epoch boundary (11 batches per epoch) after the stop: data order, RNG,
+    # optimizer and schedule all have to be restored for the parameters to match exactly.
+    common = ("train.max_steps=14", "model.dropout_rate=0.1", "train.save_every_steps=5",
+              "train.lr=3e-3")
+    straight = Trainer(tiny_config(tmp_path / "a", *common))
+    straight.fit()
+    Trainer(tiny_config(tmp_path / "b", *common)).fit(stop_after_steps=5)
+    resumed = Trainer(tiny_config(tmp_path / "b", *common))
+    result = resumed.fit(resume="auto")
+    assert result.global_step == 14 and resumed.state.epoch == 1
+    expected = straight.accelerator.unwrap_model(straight.model).state_dict()
+    for name, value in resumed.accelerator.unwrap_model(resumed.model).state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    assert _losses(straight.run_dir) == _losses(result.run_dir)
+
+
+def test_batch_plan_is_seeded_complete_and_sharded():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 200, size=1000)
+    plan = plan_batches(lengths, batch_size=16, seed=3, epoch=2, group_size=8)
+    assert len(plan) == num_planned_batches(1000, batch_size=16, group_size=8)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(1000))
+    again = plan_batches(lengths, batch_size=16, seed=3, epoch=2, group_size=8)
+    assert all(np.array_equal(a, b) for a, b in zip(plan, again, strict=True))
+    other = plan_batches(lengths, batch_size=16, seed=3, epoch=3, group_size=8)
+    assert not all(np.array_equal(a, b) for a, b in zip(plan, other, strict=False))
+    shuffled = plan_batches(lengths, batch_size=16, seed=3, epoch=2, length_grouping=False)
+    label_len = np.full(1000, 4)
+    assert padding_share(lengths, label_len, plan) < 0.1 < padding_share(lengths, label_len, shuffled)
+    shards = [shard_batches(plan, process_index=r, num_processes=3, multiple_of=2) for r in range(3)]
+    assert len({len(s) for s in shards}) == 1 and len(shards[0]) % 2 == 0
+    seen = np.concatenate([b for s in shards for b in s])
+    assert set(seen.tolist()) == set(range(1000))
+
+
+def test_collate_pads_dynamically():
+    batch = collate([[5, 6, 1], [7, 1]], [[3, 1], [4, 4, 4, 1]], np.array([0, 1]), pad_id=0)
+    assert batch["input_ids"].tolist() == [[5, 6, 1], [7, 1, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["labels"].tolist() == [[3, 1, -100, -100], [4, 4, 4, 1]]
+
+
+@pytest.mark.parametrize("value", ["train.max_steps=0", "train.gradient_accumulation_steps=0"])
+def test_bad_train_values_fail_before_anything_runs(tmp_path, value):
+    from kgt5mm.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        tiny_config(tmp_path, value)
+    assert not any(tmp_path.iterdir())
