@@ -1,0 +1,146 @@
+"""evaluate(): beam ranking equals exhaustive ranking, output files, distributed sharding."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_eval_helpers import one_thread, tiny_setup
+
+from kgt5mm.evaluation import EvalConfig, evaluate
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return tiny_setup()
+
+
+def test_beam_ranking_with_all_entities_equals_exhaustive_ranking(setup):
+    E = setup.kg.num_entities
+    exact = evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="test",
+                     config=EvalConfig(exhaustive=True))
+    beam = evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="test",
+                    config=EvalConfig(num_beams=E, top_k=E, batch_size=8))
+    np.testing.assert_array_equal(beam.ranks.optimistic, exact.ranks.optimistic)
+    np.testing.assert_array_equal(beam.ranks.pessimistic, exact.ranks.pessimistic)
+    assert beam.ranks.in_beam.all()
+    assert beam.metrics == exact.metrics
+    assert exact.metrics["num_queries"] == 2 * len(setup.kg.splits["test"])
+    # The trained model is better than chance (E = 112 entities: random MRR ~ 0.05).
+    assert exact.metrics["both.realistic.mrr"] > 0.1
+
+
+def test_narrow_beam_ranks_bound_the_exact_ranks(setup):
+    exact = evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="test",
+                     config=EvalConfig(exhaustive=True))
+    beam = evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="test",
+                    config=EvalConfig(num_beams=3, top_k=3))
+    r = beam.ranks
+    assert ((r.optimistic <= r.realistic) & (r.realistic <= r.pessimistic)).all()
+    inside = r.in_beam
+    assert 0 < inside.mean() <= 1
+    assert beam.metrics["both.in_beam_share"] == pytest.approx(inside.mean())
+    # Wherever the beam found the target, its rank is the exact one (beam = exact top-k here
+    # only if no better entity was pruned; optimistic can only be smaller or equal).
+    assert (r.optimistic[inside] <= exact.ranks.optimistic[inside]).all()
+    # Outside the beam the exact rank lies within the [optimistic, pessimistic] fallback range.
+    out = ~inside
+    assert (exact.ranks.optimistic[out] >= r.optimistic[out]).all()
+    assert (exact.ranks.pessimistic[out] <= r.pessimistic[out]).all()
+
+
+def test_outputs_metrics_json_table_and_plot(setup, tmp_path):
+    result = evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="valid",
+                      config=EvalConfig(num_beams=4, top_k=4, max_queries=20, seed=3))
+    assert result.metrics["num_queries"] == 20
+    same = evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="valid",
+                    config=EvalConfig(num_beams=4, top_k=4, max_queries=20, seed=3))
+    np.testing.assert_array_equal(result.queries, same.queries)
+    paths = result.save(tmp_path)
+    data = json.loads(paths["metrics"].read_text())
+    assert data["metrics"]["both.realistic.mrr"] == pytest.approx(result.metrics["both.realistic.mrr"])
+    assert len(data["ranks"]["realistic"]) == 20
+    lines = paths["per_relation"].read_text().splitlines()
+    assert lines[0].split("\t")[:4] == ["relation", "name", "side", "num_queries"]
+    both = [line.split("\t") for line in lines[1:] if line.split("\t")[2] == "both"]
+    assert sum(int(row[3]) for row in both) == 20
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| relation |" in result.per_relation_table(fmt="md")
+
+
+WORKER = textwrap.dedent("""
+    import json, sys, torch
+    torch.set_num_threads(1)
+    from accelerate import Accelerator
+    from kgt5mm.evaluation import EvalConfig
+    from kgt5mm.hub import KGT5MMModel
+    accelerator = Accelerator(cpu=True)
+    model = KGT5MMModel.from_pretrained(sys.argv[1])
+    config = EvalConfig(num_beams=4, top_k=4, batch_size=5, max_queries=int(sys.argv[3]))
+    result = model.evaluate(split="test", config=config, accelerator=accelerator)
+    out = {"metrics": result.metrics, "ranks": result.ranks.to_dict(),
+           "queries": result.queries.tolist(), "entities": result.predictions.entities.tolist(),
+           "world": accelerator.num_processes}
+    with open(sys.argv[2] + f".{accelerator.process_index}.json", "w") as f:
+        json.dump(out, f)
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(folder: Path, out: Path, world: int, max_queries: int) -> list[dict]:
+    script = out.parent / "worker.py"
+    script.write_text(WORKER)
+    port = _free_port()
+    procs = []
+    for rank in range(world):
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                   WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank),
+                   LOCAL_WORLD_SIZE=str(world), OMP_NUM_THREADS="1")
+        if world == 1:
+            for key in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK",
+                        "LOCAL_WORLD_SIZE"):
+                env.pop(key)
+        procs.append(subprocess.Popen([sys.executable, str(script), str(folder), str(out),
+                                       str(max_queries)], env=env, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    return [json.loads(Path(f"{out}.{r}.json").read_text()) for r in range(world)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_queries", [34, 3])  # all test queries; an odd tiny subset
+def test_two_process_evaluation_equals_single_process(setup, tmp_path, max_queries):
+    from kgt5mm.hub import KGT5MMModel
+
+    config = {"data": {"dataset": "wn9_img_tiny"},
+              "context": setup.context_config.resolved().to_dict()}
+    folder = KGT5MMModel.from_training(setup.model, setup.tokenizer, setup.kg, config) \
+        .save_pretrained(tmp_path / "model")
+    single = _launch(folder, tmp_path / "single", 1, max_queries)[0]
+    double = _launch(folder, tmp_path / "double", 2, max_queries)
+    assert single["world"] == 1 and double[0]["world"] == 2
+    assert double[0] == double[1], "every process must return the same gathered result"
+    assert double[0]["queries"] == single["queries"]
+    assert len(double[0]["queries"]) == max_queries
+    assert double[0]["entities"] == single["entities"]
+    assert double[0]["ranks"] == single["ranks"]
+    assert double[0]["metrics"] == single["metrics"]
