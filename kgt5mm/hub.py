@@ -321,11 +321,10 @@ class KGT5MMModel:
         from kgt5mm.context import ContextBuilder, ContextConfig
 
         config = ContextConfig.from_dict(self.context_config) if self.context_config else ContextConfig()
-        return ContextBuilder(kg, config, count_tokens=self.count_tokens)
+        from kgt5mm.modeling.tokenizer import token_counter
 
-    def count_tokens(self, text: str) -> int:
-        """Number of tokenizer pieces of ``text`` (no special tokens)."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        # the same token counter as training (kgt5mm.training), so sources are identical
+        return ContextBuilder(kg, config, count_tokens=token_counter(self.tokenizer))
 
     def _prepare(self, kg):
         if kg is None:

@@ -1,0 +1,80 @@
+"""The evaluate / predict / hub commands end to end on a saved tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from test_eval_helpers import one_thread, tiny_setup
+
+from kgt5mm.cli import main
+from kgt5mm.errors import DataFormatError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from kgt5mm.hub import KGT5MMModel
+
+    s = tiny_setup()
+    config = {"data": {"dataset": "wn9_img_tiny"}, "context": s.context_config.resolved().to_dict()}
+    return KGT5MMModel.from_training(s.model, s.tokenizer, s.kg, config) \
+        .save_pretrained(tmp_path_factory.mktemp("cli") / "model")
+
+
+def test_evaluate_command_writes_metrics_table_and_plot(model_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(model_dir), "--split", "test", "--top-k", "5",
+                 "--device", "cpu", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "both.realistic.mrr" in printed
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["num_queries"] == 2 * len(tiny_setup().kg.splits["test"])
+    assert (out / "per_relation.tsv").exists() and (out / "per_relation_mrr.png").exists()
+
+
+def test_predict_split_to_jsonl_and_parquet(model_dir, tmp_path):
+    kg = tiny_setup().kg
+    jsonl = tmp_path / "p.jsonl"
+    assert main(["predict", str(model_dir), "--split", "test", "--top-k", "3", "--device", "cpu",
+                 "--output", str(jsonl)]) == 0
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(rows) == 2 * len(kg.splits["test"])
+    assert rows[0]["direction"] == "tail" and rows[-1]["direction"] == "head"
+    assert all(len(r["candidates"]) == 3 for r in rows)
+    assert all(c["name"] == kg.entity_names[c["entity"]] for r in rows for c in r["candidates"])
+    parquet = tmp_path / "p.parquet"
+    assert main(["predict", str(model_dir), "--split", "test", "--top-k", "3", "--device", "cpu",
+                 "--output", str(parquet)]) == 0
+    table = pq.read_table(parquet).to_pylist()
+    assert [r["candidates"] for r in table] == [r["candidates"] for r in rows]
+
+
+def test_predict_query_file_by_names_and_ids(model_dir, tmp_path):
+    kg = tiny_setup().kg
+    h, r, t = (int(x) for x in kg.splits["test"][0])
+    queries = tmp_path / "q.tsv"
+    queries.write_text(f"# comment\n{kg.entity_names[h]}\t{kg.relation_ids[r]}\n"
+                       f"{h}\t{r}\n{kg.entity_names[t]}\t{kg.relation_ids[r]}\thead\n\n")
+    out = tmp_path / "q.jsonl"
+    assert main(["predict", str(model_dir), "--queries", str(queries), "--top-k", "2",
+                 "--device", "cpu", "--output", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3
+    assert rows[0]["candidates"] == rows[1]["candidates"]
+    assert rows[2]["query_relation"] == r + kg.num_relations and rows[2]["answer"] is None
+
+
+def test_bad_query_line_names_file_and_line(model_dir, tmp_path):
+    from kgt5mm.commands.predict import read_query_file
+
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("soul\t_hypernym\nno such entity\t_hypernym\n")
+    with pytest.raises(DataFormatError, match=r"bad.tsv:2"):
+        read_query_file(bad, tiny_setup().kg)
