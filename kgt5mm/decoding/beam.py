@@ -269,10 +269,7 @@ def _target_matrix(trie: EntityTrie, entities: torch.Tensor) -> tuple[torch.Tens
     """``(C, L)`` target ids (padded with ``pad``) and ``(C,)`` lengths read from the trie."""
     import numpy as np
 
-    parent = np.zeros(trie.num_nodes, dtype=np.int64)
-    parent[trie.edge_child] = np.repeat(np.arange(trie.num_nodes), np.diff(trie.indptr))
-    token = np.zeros(trie.num_nodes, dtype=np.int64)
-    token[trie.edge_child] = trie.edge_token
+    parent, token = trie.parents_and_tokens()
     nodes = trie.entity_terminal[entities.numpy()]
     reversed_cols = []
     current = nodes.copy()

@@ -40,13 +40,15 @@ logger = logging.getLogger(__name__)
 class EntityTrie:
     """Prefix tree of entity token sequences as flat arrays (see the module docstring).
 
-    Attributes (numpy at rest; :meth:`to` caches torch copies on a device):
+    Nodes are numbered in creation order (root 0, then depth by depth), and edge ``i`` creates
+    node ``i + 1``, so the child of an edge is implicit. Attributes (numpy at rest; :meth:`to`
+    gives torch views, zero-copy on CPU):
 
-    - ``indptr`` ``(N + 1,)`` int64: children of node ``n`` are edges ``indptr[n]:indptr[n+1]``
-    - ``edge_token`` ``(M,)`` int64: token of each edge (sorted within a node)
-    - ``edge_child`` ``(M,)`` int64: child node of each edge
-    - ``edge_key`` ``(M,)`` int64: ``parent * vocab_size + token``, sorted (for lookups)
-    - ``node_entity`` ``(N,)`` int64: entity id of a terminal node, ``-1`` elsewhere
+    - ``indptr`` ``(N + 2,)`` int32/int64: children of node ``n`` are edges
+      ``indptr[n]:indptr[n+1]``; the extra entry gives the dead state ``N`` no children
+    - ``edge_token`` ``(M,)`` int32: token of each edge (ascending within a node)
+    - ``edge_key`` ``(M,)`` int64: ``parent * vocab_size + token``, ascending (for lookups)
+    - ``node_entity`` ``(N + 1,)`` int32/int64: entity id of a terminal node, ``-1`` elsewhere
     - ``entity_terminal`` ``(E,)`` int64: terminal node of each entity
 
     State ``N`` (one past the last node) is the *dead* state of an impossible path.
@@ -57,7 +59,7 @@ class EntityTrie:
         *,
         indptr: np.ndarray,
         edge_token: np.ndarray,
-        edge_child: np.ndarray,
+        edge_key: np.ndarray,
         node_entity: np.ndarray,
         entity_terminal: np.ndarray,
         vocab_size: int,
@@ -67,15 +69,13 @@ class EntityTrie:
     ) -> None:
         self.indptr = indptr
         self.edge_token = edge_token
-        self.edge_child = edge_child
+        self.edge_key = edge_key
         self.node_entity = node_entity
         self.entity_terminal = entity_terminal
         self.vocab_size = int(vocab_size)
         self.eos_token_id = int(eos_token_id)
         self.pad_token_id = int(pad_token_id)
         self.max_length = int(max_length)
-        parents = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
-        self.edge_key = parents * self.vocab_size + edge_token
         self._torch: dict[torch.device, dict[str, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ construction
@@ -109,6 +109,7 @@ class EntityTrie:
             rows = np.repeat(np.arange(len(sequences)), lengths)
             cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
             matrix[rows, cols] = flat
+            del flat, rows, cols
         num = matrix.shape[0]
         if num == 0:
             raise KGT5MMError("cannot build an entity trie from zero sequences")
@@ -116,55 +117,65 @@ class EntityTrie:
         width = matrix.shape[1]
 
         order = np.lexsort(matrix.T[::-1])  # lexicographic over columns; -1 (shorter) first
-        sorted_m = matrix[order]
         sorted_len = lengths[order]
         same_prefix = np.zeros(num, dtype=bool)  # row equals previous row on columns 0..d
         same_prefix[1:] = True
-        node_of_row = np.zeros(num, dtype=np.int64)  # node at depth d-1 (parent), root = 0
+        node_of_row = np.zeros(num, dtype=np.int64)  # node at depth d-1 (the parent); root 0
         next_node = 1
-        parents_l, tokens_l, children_l = [], [], []
+        tokens_l, counts_l = [], []
         terminal = np.full(num, -1, dtype=np.int64)
         for d in range(width):
-            col = sorted_m[:, d]
+            col = matrix[order, d]
             same_prefix[1:] &= col[1:] == col[:-1]
             valid = sorted_len > d
             new = valid & ~same_prefix
-            count = int(new.sum())
             ids = np.cumsum(new) - 1 + next_node  # node id at depth d for every valid row
-            parents_l.append(node_of_row[new])
-            tokens_l.append(col[new])
-            children_l.append(ids[new])
+            parents = node_of_row[new]  # ascending; tokens ascend within a parent
+            tokens_l.append(col[new].astype(np.int32))
+            if len(parents):
+                counts_l.append((int(parents[0]), np.bincount(parents - parents[0])))
             ends = valid & (sorted_len == d + 1)
             terminal[ends] = ids[ends]
             node_of_row = np.where(valid, ids, node_of_row)
-            next_node += count
+            next_node += int(new.sum())
+            del col, valid, new, ids, parents, ends
         duplicate = np.flatnonzero(same_prefix[1:] & (sorted_len[1:] == sorted_len[:-1]))
         if len(duplicate):
             a, b = int(order[duplicate[0]]), int(order[duplicate[0] + 1])
-            def label(i):
-                return (repr(names[i]) if names is not None else str(i))
+
+            def label(i: int) -> str:
+                return repr(names[i]) if names is not None else str(i)
+
             raise KGT5MMError(
                 f"entities {label(a)} (id {a}) and {label(b)} (id {b}) have the same target "
                 f"token sequence; {len(duplicate)} such collision(s) in total: entity names must "
                 "map to distinct token sequences"
             )
-        parents = np.concatenate(parents_l)
-        tokens = np.concatenate(tokens_l).astype(np.int64)
-        children = np.concatenate(children_l)
-        # Parents are in depth blocks and ascending inside each block; tokens ascend per parent.
-        counts = np.bincount(parents, minlength=next_node)
-        indptr = np.zeros(next_node + 1, dtype=np.int64)
+        del node_of_row, same_prefix
+        n_nodes = next_node
+        index_dtype = np.int32 if n_nodes < 2**31 - 2 else np.int64
+        counts = np.zeros(n_nodes + 1, dtype=index_dtype)  # last slot: the dead state
+        for first, c in counts_l:
+            counts[first:first + len(c)] = c
+        indptr = np.zeros(n_nodes + 2, dtype=index_dtype)
         np.cumsum(counts, out=indptr[1:])
+        del counts, counts_l
+        tokens = np.concatenate(tokens_l)
+        del tokens_l
+        edge_key = np.repeat(np.arange(n_nodes, dtype=np.int64), np.diff(indptr[:-1]))
+        edge_key *= int(vocab_size)
+        edge_key += tokens
         entity_terminal = np.empty(num, dtype=np.int64)
         entity_terminal[order] = terminal
-        node_entity = np.full(next_node, -1, dtype=np.int64)
-        node_entity[entity_terminal] = np.arange(num, dtype=np.int64)
+        del terminal, order
+        node_entity = np.full(n_nodes + 1, -1, dtype=index_dtype if num < 2**31 else np.int64)
+        node_entity[entity_terminal] = np.arange(num)
         trie = cls(
-            indptr=indptr, edge_token=tokens, edge_child=children, node_entity=node_entity,
+            indptr=indptr, edge_token=tokens, edge_key=edge_key, node_entity=node_entity,
             entity_terminal=entity_terminal, vocab_size=vocab_size, eos_token_id=eos_token_id,
             pad_token_id=pad_token_id, max_length=width,
         )
-        logger.debug("entity trie: %d entities, %d nodes, depth %d", num, next_node, width)
+        logger.debug("entity trie: %d entities, %d nodes, depth %d", num, n_nodes, width)
         return trie
 
     @staticmethod
@@ -197,24 +208,35 @@ class EntityTrie:
     @property
     def num_nodes(self) -> int:
         """Number of nodes ``N`` including the root and terminal nodes."""
-        return len(self.indptr) - 1
+        return len(self.indptr) - 2
 
     @property
     def dead_state(self) -> int:
         """State of an impossible path (only padding allowed)."""
         return self.num_nodes
 
+    @property
+    def edge_child(self) -> np.ndarray:
+        """``(M,)`` child node of each edge (edge ``i`` created node ``i + 1``)."""
+        return np.arange(1, len(self.edge_token) + 1, dtype=np.int64)
+
     def nbytes(self) -> int:
-        """Memory held by the numpy arrays, in bytes."""
-        return sum(a.nbytes for a in (self.indptr, self.edge_token, self.edge_child,
-                                      self.edge_key, self.node_entity, self.entity_terminal))
+        """Memory held by the arrays, in bytes."""
+        return sum(a.nbytes for a in (self.indptr, self.edge_token, self.edge_key,
+                                      self.node_entity, self.entity_terminal))
+
+    def parents_and_tokens(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(N,)`` parent and incoming token of every node (root: 0 and -1)."""
+        parent = np.zeros(self.num_nodes, dtype=np.int64)
+        parent[1:] = np.repeat(np.arange(self.num_nodes, dtype=np.int64),
+                               np.diff(self.indptr[:-1]))
+        token = np.full(self.num_nodes, -1, dtype=np.int64)
+        token[1:] = self.edge_token
+        return parent, token
 
     def sequence(self, entity: int) -> list[int]:
         """Token sequence (with EOS) of one entity, read back from the trie."""
-        parent = np.empty(self.num_nodes, dtype=np.int64)
-        parent[self.edge_child] = np.repeat(np.arange(self.num_nodes), np.diff(self.indptr))
-        token = np.empty(self.num_nodes, dtype=np.int64)
-        token[self.edge_child] = self.edge_token
+        parent, token = self.parents_and_tokens()
         out, node = [], int(self.entity_terminal[entity])
         while node != 0:
             out.append(int(token[node]))
@@ -223,17 +245,12 @@ class EntityTrie:
 
     # ------------------------------------------------------------------ torch stepping
     def to(self, device: torch.device | str) -> dict[str, torch.Tensor]:
-        """Torch copies of the arrays on ``device`` (cached); the dead state is appended."""
+        """Torch versions of the arrays on ``device`` (cached; views of the numpy arrays on CPU)."""
         device = torch.device(device)
         if device not in self._torch:
-            indptr = np.concatenate([self.indptr, self.indptr[-1:]])  # dead state: no children
             self._torch[device] = {
-                "indptr": torch.from_numpy(indptr).to(device),
-                "edge_token": torch.from_numpy(self.edge_token).to(device),
-                "edge_child": torch.from_numpy(self.edge_child).to(device),
-                "edge_key": torch.from_numpy(self.edge_key).to(device),
-                "node_entity": torch.from_numpy(
-                    np.concatenate([self.node_entity, [-1]])).to(device),
+                name: torch.from_numpy(getattr(self, name)).to(device)
+                for name in ("indptr", "edge_token", "edge_key", "node_entity")
             }
         return self._torch[device]
 
@@ -248,8 +265,8 @@ class EntityTrie:
             rows without children (terminal or dead) contribute nothing here.
         """
         t = self.to(states.device)
-        start = t["indptr"][states]
-        count = t["indptr"][states + 1] - start
+        start = t["indptr"][states].long()
+        count = t["indptr"][states + 1].long() - start
         rows = torch.repeat_interleave(torch.arange(len(states), device=states.device), count)
         offsets = torch.cumsum(count, 0) - count
         edges = torch.arange(len(rows), device=states.device) - offsets[rows] + start[rows]
@@ -260,7 +277,7 @@ class EntityTrie:
         t = self.to(states.device)
         mask = torch.zeros(len(states), self.vocab_size, dtype=torch.bool, device=states.device)
         rows, edges = self.allowed_edges(states)
-        mask[rows, t["edge_token"][edges]] = True
+        mask[rows, t["edge_token"][edges].long()] = True
         leaf = t["indptr"][states + 1] == t["indptr"][states]
         mask[leaf, self.pad_token_id] = True
         return mask
@@ -274,14 +291,14 @@ class EntityTrie:
         keys = states * self.vocab_size + tokens
         pos = torch.searchsorted(t["edge_key"], keys).clamp_max(len(t["edge_key"]) - 1)
         found = t["edge_key"][pos] == keys
-        nxt = torch.where(found, t["edge_child"][pos], torch.full_like(states, self.dead_state))
+        nxt = torch.where(found, pos + 1, torch.full_like(states, self.dead_state))
         leaf = t["indptr"][states + 1] == t["indptr"][states]
         keep = leaf & (tokens == self.pad_token_id)
         return torch.where(keep, states, nxt)
 
     def entity_of(self, states: torch.Tensor) -> torch.Tensor:
         """Entity id of terminal states, ``-1`` elsewhere (``(n,)`` long)."""
-        return self.to(states.device)["node_entity"][states]
+        return self.to(states.device)["node_entity"][states].long()
 
     def walk(self, prefixes: torch.Tensor) -> torch.Tensor:
         """States after the token prefixes ``(n, t)`` (no decoder start token) from the root."""

@@ -1,0 +1,270 @@
+"""Benchmark of trie-constrained decoding: ranking speed, trie masking cost, trie scaling.
+
+Run (each part can be run alone; all write a record under benchmarks/results/)::
+
+    python benchmarks/bench_decoding.py ranking --sizes tiny small --queries 128 32
+    python benchmarks/bench_decoding.py scaling --entities 1000 10000 100000 1000000
+    python benchmarks/bench_decoding.py build --entities 5000000
+
+- ``ranking``: top-10 constrained ranking on WN9-IMG test queries (real names, a SentencePiece
+  tokenizer fitted to WN9-IMG, randomly initialised T5 of the named shape): kgt5mm's
+  :func:`~kgt5mm.decoding.constrained_beam_search` against ``model.generate`` with
+  ``prefix_allowed_tokens_fn`` over a dict-of-dicts trie (GENRE style), same model, same
+  batches, same beam size, length penalty 0, measured in one run. Both top-10 lists are
+  compared query by query; where they differ, both are scored exactly (teacher forcing) to
+  show which search found the better entities.
+- ``scaling``: synthetic entity names (random token sequences of 1-6 tokens + EOS) from 1k to
+  1M entities; queries/s of top-10 ranking and the share of decoding time spent in the trie
+  (mask building, transitions, terminal lookups).
+- ``build``: build time and peak memory (tracemalloc) of the trie for N synthetic names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import write_record  # noqa: E402
+
+from kgt5mm.decoding import EntityTrie, constrained_beam_search, score_all_entities  # noqa: E402
+
+
+def _model(size: str, vocab: int, seed: int = 0):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from kgt5mm.modeling import ModelConfig
+
+    torch.manual_seed(seed)
+    shape = ModelConfig(size=size).shape()
+    config = T5Config(vocab_size=vocab, **shape, dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
+                      decoder_start_token_id=0)
+    return T5ForConditionalGeneration(config).eval()
+
+
+def _dict_trie(sequences):
+    root: dict = {}
+    for seq in sequences:
+        node = root
+        for tok in seq:
+            node = node.setdefault(tok, {})
+    return root
+
+
+def _prefix_fn(root, pad: int):
+    def allowed(batch_id, sent):  # GENRE-style callback: one Python walk per beam row
+        node = root
+        for tok in sent.tolist()[1:]:
+            if tok not in node:
+                return [pad]  # after EOS (terminal) only padding
+            node = node[tok]
+        return list(node.keys()) or [pad]
+    return allowed
+
+
+def run_ranking(args) -> dict:
+    from transformers.generation import LogitsProcessorList  # noqa: F401  (API check)
+
+    from kgt5mm.context import ContextBuilder, ContextConfig
+    from kgt5mm.data import load_graph
+    from kgt5mm.modeling import TokenizerConfig, encode_targets, train_tokenizer
+    from kgt5mm.modeling.tokenizer import token_counter
+
+    kg = load_graph("wn9_img")
+    tokenizer = train_tokenizer(kg, config=TokenizerConfig(vocab_size=args.vocab))
+    vocab = len(tokenizer)
+    targets = encode_targets(tokenizer, kg.entity_names)
+    builder = ContextBuilder(kg, ContextConfig(budget_tokens=args.budget),
+                             count_tokens=token_counter(tokenizer))
+    figures = {}
+    for size, n_queries in zip(args.sizes, args.queries, strict=True):
+        model = _model(size, vocab)
+        trie = EntityTrie.from_sequences(targets, vocab_size=vocab, eos_token_id=1, pad_token_id=0)
+        queries = kg.queries("test")[:n_queries]
+        sources = builder.build_many(queries)
+        batches = []
+        for start in range(0, len(sources), args.batch_size):
+            batches.append(tokenizer(sources[start:start + args.batch_size], padding=True,
+                                     return_tensors="pt"))
+        k = 10
+        # ours
+        t0 = time.perf_counter()
+        ours = [constrained_beam_search(model, trie, input_ids=b["input_ids"],
+                                        attention_mask=b["attention_mask"], num_beams=k, top_k=k)
+                for b in batches]
+        t_ours = time.perf_counter() - t0
+        # transformers generate + prefix_allowed_tokens_fn over a dict trie
+        root = _dict_trie(targets)
+        fn = _prefix_fn(root, 0)
+        t0 = time.perf_counter()
+        hf = []
+        with torch.inference_mode():
+            for b in batches:
+                out = model.generate(
+                    input_ids=b["input_ids"], attention_mask=b["attention_mask"], num_beams=k,
+                    num_return_sequences=k, max_new_tokens=trie.max_length + 1, do_sample=False,
+                    length_penalty=0.0, early_stopping=False, prefix_allowed_tokens_fn=fn,
+                    return_dict_in_generate=True, output_scores=True,
+                )
+                hf.append(out)
+        t_hf = time.perf_counter() - t0
+        # compare
+        same = 0
+        ours_better = hf_better = tie_diff = 0
+        for b, o, h in zip(batches, ours, hf, strict=True):
+            seqs = h.sequences[:, 1:]
+            ents = trie.entity_of(trie.walk(seqs)).reshape(len(o.entities), k)
+            exact = score_all_entities(model, trie, input_ids=b["input_ids"],
+                                       attention_mask=b["attention_mask"])
+            for row in range(len(o.entities)):
+                a, c = o.entities[row].tolist(), ents[row].tolist()
+                if a == c:
+                    same += 1
+                    continue
+                sa = exact[row, [e for e in a if e >= 0]].sort(descending=True).values
+                sc = exact[row, [e for e in c if e >= 0]].sort(descending=True).values
+                n = min(len(sa), len(sc))
+                if torch.allclose(sa[:n], sc[:n], atol=1e-4) and len(sa) == len(sc):
+                    tie_diff += 1
+                elif (sa[:n] >= sc[:n] - 1e-4).all() and len(sa) >= len(sc):
+                    ours_better += 1
+                else:
+                    hf_better += 1
+        fig = {
+            "queries": len(sources), "batch_size": args.batch_size, "num_beams": k,
+            "ours_queries_per_s": len(sources) / t_ours, "hf_queries_per_s": len(sources) / t_hf,
+            "speedup": t_hf / t_ours, "identical_top10_share": same / len(sources),
+            "differ_ours_better": ours_better, "differ_hf_better": hf_better,
+            "differ_only_in_tied_order": tie_diff,
+        }
+        figures[size] = fig
+        print(size, fig, flush=True)
+    write_record("bench_decoding_ranking", dataset="wn9_img", split="test",
+                 model_size=",".join(args.sizes), figures=figures,
+                 extra={"vocab": vocab, "entities": kg.num_entities, "threads": torch.get_num_threads()})
+    return figures
+
+
+def synthetic_names(n: int, vocab: int, *, seed: int = 0, min_len: int = 1, max_len: int = 6):
+    """``(n, max_len + 1)`` int32 matrix of distinct random token sequences + EOS, -1 padded."""
+    rng = np.random.default_rng(seed)
+    out = np.full((n, max_len + 1), -1, dtype=np.int32)
+    filled = 0
+    while filled < n:
+        m = int((n - filled) * 1.1) + 16
+        lengths = rng.integers(min_len, max_len + 1, size=m)
+        body = rng.integers(2, vocab, size=(m, max_len)).astype(np.int32)
+        cols = np.arange(max_len + 1)[None, :]
+        cand = np.where(cols < lengths[:, None], np.pad(body, ((0, 0), (0, 1))), -1).astype(np.int32)
+        cand[np.arange(m), lengths] = 1
+        merged = np.unique(np.concatenate([out[:filled], cand]), axis=0)
+        rng.shuffle(merged)
+        take = min(n, len(merged))
+        out[:take] = merged[:take]
+        filled = take
+    return out
+
+
+class _Timed:
+    """Wraps the trie's per-step methods and sums their wall time."""
+
+    def __init__(self, trie: EntityTrie):
+        self.total = 0.0
+        for name in ("allowed_mask", "next_states", "entity_of"):
+            original = getattr(trie, name)
+
+            def wrapped(*a, _f=original, **kw):
+                t = time.perf_counter()
+                out = _f(*a, **kw)
+                self.total += time.perf_counter() - t
+                return out
+
+            setattr(trie, name, wrapped)
+
+
+def run_scaling(args) -> dict:
+    model = _model(args.size, args.vocab)
+    torch.manual_seed(1)
+    ids = torch.randint(2, args.vocab, (args.num_queries, args.source_len))
+    figures = {}
+    for n in args.entities:
+        names = synthetic_names(n, args.vocab)
+        trie = EntityTrie.from_sequences(names, vocab_size=args.vocab, eos_token_id=1, pad_token_id=0)
+        timer = _Timed(trie)
+        constrained_beam_search(model, trie, input_ids=ids[: args.batch_size], num_beams=10)  # warm
+        timer.total = 0.0
+        t0 = time.perf_counter()
+        for start in range(0, len(ids), args.batch_size):
+            constrained_beam_search(model, trie, input_ids=ids[start:start + args.batch_size],
+                                    num_beams=10, top_k=10)
+        elapsed = time.perf_counter() - t0
+        figures[str(n)] = {"queries_per_s": len(ids) / elapsed, "trie_share": timer.total / elapsed,
+                           "nodes": trie.num_nodes}
+        print(n, figures[str(n)], flush=True)
+    qps = [f["queries_per_s"] for f in figures.values()]
+    summary = {"per_size": figures, "max_over_min_qps": max(qps) / min(qps),
+               "max_trie_share": max(f["trie_share"] for f in figures.values())}
+    write_record("bench_decoding_scaling", dataset="synthetic names", split=None,
+                 model_size=args.size, figures=summary,
+                 extra={"vocab": args.vocab, "queries": args.num_queries,
+                        "batch_size": args.batch_size, "threads": torch.get_num_threads()})
+    return summary
+
+
+def run_build(args) -> dict:
+    figures = {}
+    for n in args.entities:
+        names = synthetic_names(n, args.vocab, seed=2, min_len=2, max_len=10)
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        trie = EntityTrie.from_sequences(names, vocab_size=args.vocab, eos_token_id=1, pad_token_id=0)
+        elapsed = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        figures[str(n)] = {"build_s": elapsed, "peak_build_memory_gb": peak / 2**30,
+                           "trie_memory_gb": trie.nbytes() / 2**30, "nodes": trie.num_nodes,
+                           "input_matrix_gb": names.nbytes / 2**30}
+        print(n, figures[str(n)], flush=True)
+    write_record("bench_decoding_build", dataset="synthetic names", split=None, model_size=None,
+                 figures=figures, extra={"vocab": args.vocab})
+    return figures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    sub = parser.add_subparsers(dest="part", required=True)
+    r = sub.add_parser("ranking", help="ours vs generate + prefix_allowed_tokens_fn")
+    r.add_argument("--sizes", nargs="+", default=["tiny", "small"], help="model shapes")
+    r.add_argument("--queries", nargs="+", type=int, default=[128, 32], help="queries per shape")
+    r.add_argument("--batch-size", type=int, default=16, help="queries per batch")
+    r.add_argument("--vocab", type=int, default=8000, help="SentencePiece vocabulary size")
+    r.add_argument("--budget", type=int, default=64, help="context token budget")
+    r.set_defaults(func=run_ranking)
+    s = sub.add_parser("scaling", help="queries/s and trie share vs number of entity names")
+    s.add_argument("--entities", nargs="+", type=int, default=[1000, 10000, 100000, 1000000])
+    s.add_argument("--size", default="tiny", help="model shape")
+    s.add_argument("--vocab", type=int, default=8000, help="vocabulary size")
+    s.add_argument("--num-queries", type=int, default=128, help="queries per size")
+    s.add_argument("--batch-size", type=int, default=32, help="queries per batch")
+    s.add_argument("--source-len", type=int, default=64, help="source tokens per query")
+    s.set_defaults(func=run_scaling)
+    b = sub.add_parser("build", help="trie build time and memory")
+    b.add_argument("--entities", nargs="+", type=int, default=[5_000_000])
+    b.add_argument("--vocab", type=int, default=32000, help="vocabulary size")
+    b.set_defaults(func=run_build)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
