@@ -176,3 +176,77 @@ def test_sigkill_midway_then_resume(complete_run, tiny_vlm, image_list, tmp_path
     keys = [_key(r) for r in _lines(cache)]
     assert len(keys) == len(set(keys))
     assert set(keys) == {_key(r) for r in _lines(complete_run)}
+
+
+class _ThreadState:
+    """Stand-in for accelerate's PartialState: ranks are threads, barriers a threading.Barrier."""
+
+    def __init__(self, rank: int, world: int, barrier):
+        import torch
+
+        self.process_index, self.num_processes = rank, world
+        self.is_main_process = rank == 0
+        self.device = torch.device("cpu")
+        self._barrier = barrier
+
+    def wait_for_everyone(self) -> None:
+        self._barrier.wait(timeout=120)
+
+
+def test_two_process_shards_merge_without_duplicates(complete_run, tiny_vlm, image_list, tmp_path):
+    """The sharding protocol with 2 ranks (threads + a real barrier): disjoint work, one cache."""
+    import threading
+
+    from kgt5mm.commands.caption import read_image_list
+    from kgt5mm.vision.captioner import CaptionConfig, run_captioning
+    from kgt5mm.vision.vlm import VLM
+
+    kg_images = load_graph("wn9_img_tiny")
+    kg_images.entity_images = read_image_list(image_list, kg_images)
+    cache = tmp_path / "c.jsonl"
+    config = CaptionConfig(model=str(tiny_vlm), cache=str(cache), threshold=0.0, links_per_entity=1,
+                           max_new_tokens=2, batch_size=4)
+    vlm = VLM(str(tiny_vlm))
+    barrier = threading.Barrier(2)
+    summaries, failures = {}, []
+
+    def rank(r: int) -> None:
+        try:
+            summaries[r] = run_captioning(kg_images, config, vlm=vlm, state=_ThreadState(r, 2, barrier))
+        except BaseException as error:  # surfaced below
+            failures.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not failures, failures
+    keys = [_key(r) for r in _lines(cache)]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == {_key(r) for r in _lines(complete_run)}
+    assert not list(tmp_path.glob("c.jsonl.part-*"))
+    for kind in ("relevance", "description", "link"):
+        assert summaries[0].done[kind] > 0 and summaries[1].done[kind] > 0
+        assert summaries[0].done[kind] + summaries[1].done[kind] + sum(
+            s.errors[f"{kind}/missing image"] + s.errors[f"{kind}/unreadable image"]
+            for s in summaries.values()) == summaries[0].planned[kind]
+
+
+def test_encoder_decoder_vlm(tmp_path):
+    """InstructBLIP with a T5 language model: Yes/No probability and generation work too."""
+    from kgt5mm.vision.images import load_image
+    from kgt5mm.vision.tiny import save_tiny_vlm
+    from kgt5mm.vision.vlm import VLM
+
+    vlm = VLM(str(save_tiny_vlm(tmp_path / "ib", kind="instructblip")))
+    assert not vlm.decoder_only
+    kg = load_graph("wn9_img_tiny")
+    images = [load_image(p) for paths in kg.entity_images for p in paths][:3]
+    probs = vlm.yes_probability(images, ["Question: Is this a cat? Answer:"] * 3)
+    assert len(probs) == 3 and all(0.0 <= p <= 1.0 for p in probs)
+    single = vlm.yes_probability(images[:1], ["Question: Is this a cat? Answer:"])
+    assert single[0] == pytest.approx(probs[0], abs=1e-5)
+    texts = vlm.generate(images, ["a", "b", "c"], max_new_tokens=2)
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)

@@ -244,3 +244,23 @@ def test_python_and_numpy_ranking_paths_agree(tiny, mode):
     assert small.build_many(queries, exclude_edges=rows, epoch=2) == hub.build_many(
         queries, exclude_edges=rows, epoch=2)
     assert small.build_many(queries) == hub.build_many(queries)
+
+
+def test_context_show_prints_the_exact_string(tiny, capsys):
+    from kgt5mm.cli import main
+
+    entity, q, _ = tiny.queries("test")[0].tolist()
+    R = tiny.num_relations
+    relation = tiny.relation_ids[q % R]
+    args = ["context", "show", "wn9_img_tiny", "--head", tiny.entity_names[entity],
+            "--relation", relation, "--budget", "40"]
+    if q >= R:
+        args.append("--inverse")
+    assert main(args) == 0
+    expected = ContextBuilder(tiny, ContextConfig(budget_tokens=40)).build(entity, q)
+    assert capsys.readouterr().out == expected + "\n"
+    assert main(["context", "show", "wn9_img_tiny", "--head", tiny.entity_ids[entity], "--relation",
+                 str(q), "--set", "neighbour_selection=random", "--set", "num_examples=0"]) == 0
+    expected = ContextBuilder(tiny, ContextConfig(neighbour_selection="random", num_examples=0)).build(entity, q)
+    assert capsys.readouterr().out == expected + "\n"
+    assert main(["context", "show", "wn9_img_tiny", "--head", "no such entity", "--relation", relation]) == 2

@@ -92,3 +92,14 @@ def test_ficha_vlm_descriptions_load_like_the_graph(shared_data_dir):
         same = sum(store.entity(e) == kg.entity_vlm_text[e].strip() for e in range(kg.num_entities))
         assert same >= 0.99 * kg.num_entities
     assert all(r.model == "import:ficha_vlm_desc_setting3.txt" for r in records)
+
+
+def test_config_caption_files_feed_the_builder(toy, tmp_path):
+    import yaml
+
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("cat\tfeline\tCats are felines.\n")
+    cfg = ContextConfig(num_examples=0, caption_files=[str(tsv)])
+    assert ContextConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict()))) == cfg
+    text = ContextBuilder(toy, cfg).build(toy.entity_index("cat"), 1)
+    assert "<cap> Cats are felines." in text

@@ -158,7 +158,8 @@ class ContextBuilder:
     :param count_tokens: ``str -> int`` token counter of the model's tokenizer; ``None`` counts
         whitespace words. Counts of pieces (names, sentences, edges) are cached.
     :param captions: a :class:`CaptionStore` (entity-level VLM text and link captions); ``None``
-        uses ``kg.entity_vlm_text`` only and no link captions
+        loads ``config.caption_files`` if any, else uses ``kg.entity_vlm_text`` only and no link
+        captions
     """
 
     def __init__(
@@ -172,6 +173,10 @@ class ContextBuilder:
         self.config = (config or ContextConfig()).resolved()
         self.count_tokens = count_tokens or whitespace_count
         self.exact_counter = count_tokens is not None
+        if captions is None and self.config.caption_files:
+            captions = CaptionStore.from_files(self.config.caption_files, kg)
+            logger.info("loaded %d entity texts and %d link captions from %s",
+                        len(captions.entity_text), len(captions.link_text), self.config.caption_files)
         self.captions = captions
         self.layout = load_prompt(self.config.layout_prompt)
         parts = {name: self.layout.part(name) for name in

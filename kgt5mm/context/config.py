@@ -66,6 +66,12 @@ class ContextConfig:
     num_examples: int = field(
         default=2, metadata={"help": "number of example triples (not involving the head)"}
     )
+    caption_files: list[str] = field(
+        default_factory=list,
+        metadata={"help": "caption caches written by `kgt5mm caption` and/or user caption files "
+                          "(.jsonl, .tsv, ficha_vlm_desc_*) loaded into a CaptionStore when the "
+                          "builder is given none"},
+    )
     seed: int = field(
         default=0,
         metadata={"help": "seed of all sampling; the RNG of a query is derived from "
@@ -119,4 +125,7 @@ class ContextConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown context config keys {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        if "caption_files" in data:
+            data["caption_files"] = [str(p) for p in data["caption_files"] or []]
         return cls(**data)
