@@ -21,6 +21,7 @@ from kgt5mm.cli import main
 from kgt5mm.context import CaptionStore, read_cache
 from kgt5mm.data import load_graph
 
+ALL_KINDS = ["relevance", "description", "link", "summary"]
 ARGS = ["--threshold", "0", "--links-per-entity", "1", "--max-new-tokens", "2", "--batch-size", "4"]
 
 
@@ -49,11 +50,15 @@ def kg():
 
 @pytest.fixture(scope="module")
 def image_list(kg, tmp_path_factory) -> Path:
-    """The 11 real photos plus one corrupt and one missing image of two other entities."""
+    """The 11 real photos; a 12th line gives a neighbour of a photographed entity a photo too
+    (so one pair has images on both sides); one corrupt and one missing image."""
     folder = tmp_path_factory.mktemp("images")
     lines = [f"{kg.entity_ids[e]}\t{p}" for e, paths in enumerate(kg.entity_images) for p in paths]
     assert len(lines) == 11
-    without = [e for e, paths in enumerate(kg.entity_images) if not paths]
+    first = next(e for e, paths in enumerate(kg.entity_images) if paths)
+    partner = next(n for n in kg.neighbours.of(first)[1].tolist() if not kg.entity_images[n])
+    lines.append(f"{kg.entity_ids[partner]}\t{kg.entity_images[first][0]}")
+    without = [e for e, paths in enumerate(kg.entity_images) if not paths and e != partner]
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
     lines.append(f"{kg.entity_ids[without[0]]}\tcorrupt.png")
     lines.append(f"{kg.entity_names[without[1]]}\tdoes_not_exist.jpg")
@@ -63,8 +68,9 @@ def image_list(kg, tmp_path_factory) -> Path:
 
 
 def _caption(cache: Path, tiny_vlm: Path, image_list: Path, *extra: str) -> int:
+    kinds = [] if "--kinds" in extra else ["--kinds", *ALL_KINDS]
     return main(["caption", "wn9_img_tiny", "--model", str(tiny_vlm), "--cache", str(cache),
-                 "--images", str(image_list), *ARGS, *extra])
+                 "--images", str(image_list), *ARGS, *kinds, *extra])
 
 
 def _lines(cache: Path) -> list[dict]:
@@ -86,7 +92,10 @@ def complete_run(tiny_vlm, image_list, tmp_path_factory):
 def test_end_to_end_all_three_kinds(complete_run, kg, capsys):
     records = _lines(complete_run)
     kinds = Counter(r["kind"] for r in records if r["status"] == "ok")
-    assert kinds["relevance"] == 11 and kinds["description"] == 11 and kinds["link"] >= 11
+    assert kinds["relevance"] == 12 and kinds["description"] == 12 and kinds["link"] >= 11
+    assert kinds["summary"] >= 1
+    prompts = Counter(r["prompt_id"] for r in records if r["kind"] == "link")
+    assert prompts["link_caption"] >= 1 and prompts["link_caption_one_image"] >= 1
     for r in records:
         assert r["model"] and r["prompt_id"] and r["prompt_version"] >= 1
         if r["kind"] == "relevance" and r["status"] == "ok":
@@ -94,11 +103,12 @@ def test_end_to_end_all_three_kinds(complete_run, kg, capsys):
         if r["kind"] == "link":
             assert len(r["entities"]) == 2 and r["relation"]
             assert r["prompt_id"] in ("link_caption", "link_caption_one_image")
+            assert len(r["images"]) == (2 if r["prompt_id"] == "link_caption" else 1)
     errors = {r["error"].split(":")[0] for r in records if r["status"] == "error"}
     assert errors == {"missing image", "unreadable image"}
     assert len({_key(r) for r in records}) == len(records)  # no duplicates
     store = CaptionStore.from_cache(complete_run, kg)
-    assert len(store.link_text) == kinds["link"]
+    assert len(store.link_text) == kinds["link"]  # summaries only fill pairs without a link caption
 
 
 def test_errors_are_reported_and_counted(tiny_vlm, image_list, tmp_path, capsys):
@@ -106,7 +116,7 @@ def test_errors_are_reported_and_counted(tiny_vlm, image_list, tmp_path, capsys)
     assert _caption(cache, tiny_vlm, image_list, "--kinds", "relevance") == 0
     out = capsys.readouterr().out
     assert "relevance/missing image: 1" in out and "relevance/unreadable image: 1" in out
-    assert "relevance: 13 items, 0 already cached, 11 done" in out
+    assert "relevance: 14 items, 0 already cached, 12 done" in out
 
 
 def test_rerun_skips_everything(complete_run, tiny_vlm, image_list, capsys):
@@ -116,8 +126,8 @@ def test_rerun_skips_everything(complete_run, tiny_vlm, image_list, capsys):
     out = capsys.readouterr().out
     assert complete_run.read_bytes() == before
     assert "\n0 images through the VLM" in out
-    assert "relevance: 13 items, 13 already cached, 0 done" in out
-    assert "description: 11 items, 11 already cached, 0 done" in out
+    assert "relevance: 14 items, 14 already cached, 0 done" in out
+    assert "description: 12 items, 12 already cached, 0 done" in out
 
 
 def test_crash_midway_then_resume(complete_run, tiny_vlm, image_list, kg, tmp_path, capsys):
@@ -139,7 +149,7 @@ def test_crash_midway_then_resume(complete_run, tiny_vlm, image_list, kg, tmp_pa
             raise Crash
 
     config = CaptionConfig(model=str(tiny_vlm), cache=str(cache), threshold=0.0, links_per_entity=1,
-                           max_new_tokens=2, batch_size=4)
+                           max_new_tokens=2, batch_size=4, kinds=tuple(ALL_KINDS))
     with pytest.raises(Crash):
         run_captioning(kg_images, config, on_batch=crash)
     partial = _lines(cache)
@@ -161,7 +171,8 @@ def test_sigkill_midway_then_resume(complete_run, tiny_vlm, image_list, tmp_path
     """A real SIGKILL of a captioning process, then a rerun: no duplicate, no missing item."""
     cache = tmp_path / "c.jsonl"
     cmd = [sys.executable, "-m", "kgt5mm.cli", "caption", "wn9_img_tiny", "--model", str(tiny_vlm),
-           "--cache", str(cache), "--images", str(image_list), *ARGS, "--batch-size", "1"]
+           "--cache", str(cache), "--images", str(image_list), *ARGS, "--kinds", *ALL_KINDS,
+           "--batch-size", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 300
@@ -205,7 +216,7 @@ def test_two_process_shards_merge_without_duplicates(complete_run, tiny_vlm, ima
     kg_images.entity_images = read_image_list(image_list, kg_images)
     cache = tmp_path / "c.jsonl"
     config = CaptionConfig(model=str(tiny_vlm), cache=str(cache), threshold=0.0, links_per_entity=1,
-                           max_new_tokens=2, batch_size=4)
+                           max_new_tokens=2, batch_size=4, kinds=tuple(ALL_KINDS))
     vlm = VLM(str(tiny_vlm))
     barrier = threading.Barrier(2)
     summaries, failures = {}, []
@@ -227,7 +238,7 @@ def test_two_process_shards_merge_without_duplicates(complete_run, tiny_vlm, ima
     assert len(keys) == len(set(keys))
     assert set(keys) == {_key(r) for r in _lines(complete_run)}
     assert not list(tmp_path.glob("c.jsonl.part-*"))
-    for kind in ("relevance", "description", "link"):
+    for kind in ("relevance", "description", "link"):  # (1 summary item: one rank only)
         assert summaries[0].done[kind] > 0 and summaries[1].done[kind] > 0
         assert summaries[0].done[kind] + summaries[1].done[kind] + sum(
             s.errors[f"{kind}/missing image"] + s.errors[f"{kind}/unreadable image"]

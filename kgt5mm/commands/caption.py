@@ -26,7 +26,7 @@ __all__ = ["register", "read_image_list"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``kgt5mm caption``."""
-    from kgt5mm.vision.captioner import CAPTION_KINDS  # light: no torch at import
+    from kgt5mm.vision.captioner import CAPTION_KINDS, DEFAULT_KINDS  # light: no torch at import
 
     p = subparsers.add_parser("caption", help="caption entity images with a VLM into a JSONL cache")
     p.add_argument("dataset", help="dataset name (wn9_img, wn9_img_tiny, mkg_w, ...) or folder")
@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="VLM Hub id or local folder (image-text-to-text)")
     p.add_argument("--images", default=None,
                    help="TSV entity<TAB>image path replacing the graph's images (entity: id or name)")
-    p.add_argument("--kinds", nargs="+", default=list(CAPTION_KINDS), choices=CAPTION_KINDS,
-                   help="what to produce (default: all, in dependency order)")
+    p.add_argument("--kinds", nargs="+", default=list(DEFAULT_KINDS), choices=CAPTION_KINDS,
+                   help="what to produce, run in dependency order (default: relevance description "
+                        "link; 'summary' adds image-set summaries of link pairs)")
     p.add_argument("--threshold", type=float, default=0.5, help="keep an image when P(Yes) >= this")
     p.add_argument("--links-per-entity", type=int, default=5, help="link captions per entity")
     p.add_argument("--max-images-per-entity", type=int, default=2,

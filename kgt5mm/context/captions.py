@@ -323,9 +323,11 @@ class CaptionStore:
 
     @classmethod
     def from_records(cls, records: Iterable[CaptionRecord], kg: KnowledgeGraph) -> CaptionStore:
-        """Keep ``ok`` description/summary/link records with text; later records win."""
+        """Keep ``ok`` description/link/summary records with text; later records win, except that
+        an image-set summary only fills a pair that has no link caption."""
         index = {eid: i for i, eid in enumerate(kg.entity_ids)}
         store = cls()
+        summaries: dict[tuple[int, int], str] = {}
         unknown = 0
         for record in records:
             if record.status != "ok" or not record.text or record.kind == "relevance":
@@ -336,8 +338,13 @@ class CaptionStore:
                 continue
             if record.kind == "description" and len(ids) == 1:
                 store.entity_text[ids[0]] = record.text
-            elif record.kind in ("link", "summary") and len(ids) == 2:
+            elif record.kind == "link" and len(ids) == 2:
                 store.link_text[(ids[0], ids[1])] = record.text
+            elif record.kind == "summary" and len(ids) == 2:
+                summaries[(ids[0], ids[1])] = record.text
+        for pair, text in summaries.items():
+            if not store.link(*pair):
+                store.link_text[pair] = text
         if unknown:
             logger.warning("%d caption records name entities that are not in graph %s", unknown, kg.name)
         return store

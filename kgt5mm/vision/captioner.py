@@ -13,6 +13,9 @@ Three kinds of work, in this order (each kind needs the previous one's results):
    pairs whose neighbour has none (the entity's image only, prompt ``link_caption_one_image``);
    then by the neighbour's best P(Yes), then by how specific the edge's relation is (rarer first).
    An unordered pair is captioned once.
+4. ``summary`` (optional, not in the default kinds): for the link pairs whose two entities both
+   have kept images, one summary over up to ``max_images_per_entity`` images of each, composed
+   side by side (prompt ``image_set_summary``).
 
 The cache is JSONL (:mod:`kgt5mm.context.captions`): a rerun skips keys already present, each
 batch is appended with one write + fsync, so a killed run loses at most the batch in flight, and
@@ -44,13 +47,15 @@ if TYPE_CHECKING:
     from kgt5mm.data import KnowledgeGraph
     from kgt5mm.vision.vlm import VLM
 
-__all__ = ["CaptionConfig", "CaptionSummary", "WorkItem", "run_captioning", "plan_relevance",
+__all__ = ["CaptionConfig", "CaptionSummary", "WorkItem", "run_captioning", "plan_relevance", "plan_summaries", "DEFAULT_KINDS",
            "plan_descriptions", "plan_links", "CAPTION_KINDS"]
 
 logger = logging.getLogger(__name__)
 
 #: kinds the captioner produces, in dependency order
-CAPTION_KINDS: tuple[str, ...] = ("relevance", "description", "link")
+CAPTION_KINDS: tuple[str, ...] = ("relevance", "description", "link", "summary")
+#: kinds produced by default (the image-set summary is optional)
+DEFAULT_KINDS: tuple[str, ...] = ("relevance", "description", "link")
 
 
 @dataclass
@@ -59,8 +64,9 @@ class CaptionConfig:
 
     model: str = field(metadata={"help": "VLM Hub id or local folder (image-text-to-text)"})
     cache: str = field(metadata={"help": "JSONL cache file (created / appended)"})
-    kinds: tuple[str, ...] = field(default=CAPTION_KINDS,
-                                   metadata={"help": "kinds to produce: relevance, description, link"})
+    kinds: tuple[str, ...] = field(
+        default=DEFAULT_KINDS,
+        metadata={"help": "kinds to produce: relevance, description, link, summary (optional)"})
     threshold: float = field(default=0.5, metadata={"help": "keep an image when P(Yes) >= this"})
     links_per_entity: int = field(default=5, metadata={"help": "link captions per entity"})
     max_images_per_entity: int = field(
@@ -74,7 +80,8 @@ class CaptionConfig:
         default=None, metadata={"help": "stop after this many batches in total (incremental runs)"})
     prompts: dict[str, str] = field(default_factory=lambda: {
         "relevance": "relevance_filter", "description": "entity_description",
-        "link": "link_caption", "link_one_image": "link_caption_one_image"},
+        "link": "link_caption", "link_one_image": "link_caption_one_image",
+        "summary": "image_set_summary"},
         metadata={"help": "prompt id per use"})
 
     def validate(self) -> None:
@@ -249,6 +256,22 @@ def plan_links(kg: KnowledgeGraph, kept: dict[int, list[tuple[float, str]]], *, 
     return items
 
 
+def plan_summaries(kg: KnowledgeGraph, kept: dict[int, list[tuple[float, str]]], links: Sequence[WorkItem],
+                   *, model: str, prompt: Prompt, max_images: int) -> list[WorkItem]:
+    """One image-set summary per planned link pair whose two entities both have kept images."""
+    index = {eid: i for i, eid in enumerate(kg.entity_ids)}
+    items = []
+    for link in links:
+        e, n = (index[x] for x in link.record.entities)
+        if e not in kept or n not in kept:
+            continue
+        paths = [p for _, p in kept[e][:max_images]] + [p for _, p in kept[n][:max_images]]
+        record = _base("summary", list(link.record.entities), [image_id(p) for p in paths], model, prompt)
+        values = dict(entity=kg.entity_names[e], neighbour=kg.entity_names[n])
+        items.append(WorkItem(record, tuple(paths), prompt.render(**values)))
+    return items
+
+
 # ---------------------------------------------------------------------------- execution
 def _process_batch(vlm: VLM, batch: Sequence[WorkItem], config: CaptionConfig,
                    summary: CaptionSummary) -> list[CaptionRecord]:
@@ -359,6 +382,9 @@ def run_captioning(kg: KnowledgeGraph, config: CaptionConfig, *, vlm: VLM | None
                 items = plan_links(kg, kept, model=model_id, prompt_two=prompts["link"],
                                    prompt_one=prompts["link_one_image"],
                                    per_entity=config.links_per_entity, sources=entities)
+                if kind == "summary":
+                    items = plan_summaries(kg, kept, items, model=model_id, prompt=prompts["summary"],
+                                           max_images=config.max_images_per_entity)
         done = read_cache(cache).records
         pending = []
         for item in items:
