@@ -217,13 +217,14 @@ def test_two_process_shards_merge_without_duplicates(complete_run, tiny_vlm, ima
     cache = tmp_path / "c.jsonl"
     config = CaptionConfig(model=str(tiny_vlm), cache=str(cache), threshold=0.0, links_per_entity=1,
                            max_new_tokens=2, batch_size=4, kinds=tuple(ALL_KINDS))
-    vlm = VLM(str(tiny_vlm))
+    vlms = [VLM(str(tiny_vlm)) for _ in range(2)]  # one each: a fast tokenizer is not thread-safe
     barrier = threading.Barrier(2)
     summaries, failures = {}, []
 
     def rank(r: int) -> None:
         try:
-            summaries[r] = run_captioning(kg_images, config, vlm=vlm, state=_ThreadState(r, 2, barrier))
+            summaries[r] = run_captioning(kg_images, config, vlm=vlms[r],
+                                          state=_ThreadState(r, 2, barrier))
         except BaseException as error:  # surfaced below
             failures.append(error)
             barrier.abort()
@@ -261,3 +262,21 @@ def test_encoder_decoder_vlm(tmp_path):
     assert single[0] == pytest.approx(probs[0], abs=1e-5)
     texts = vlm.generate(images, ["a", "b", "c"], max_new_tokens=2)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(complete_run, tiny_vlm, image_list, tmp_path):
+    """A real 2-process run (torchrun, gloo on the CPU): same items as one process, no duplicate."""
+    cache = tmp_path / "c.jsonl"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "kgt5mm.cli",
+           "caption", "wn9_img_tiny", "--model", str(tiny_vlm), "--cache", str(cache), "--images",
+           str(image_list), *ARGS, "--kinds", *ALL_KINDS]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "relevance: 14 items, 0 already cached, 12 done" in out.stdout
+    keys = [_key(r) for r in _lines(cache)]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == {_key(r) for r in _lines(complete_run)}
+    assert not list(tmp_path.glob("c.jsonl.part-*"))

@@ -5,7 +5,9 @@
     # any image-text-to-text VLM loadable by transformers (Hub id or local folder)
     kgt5mm caption wn9_img --model Salesforce/instructblip-flan-t5-xl --cache captions/wn9.jsonl
     # several GPUs: each process takes a disjoint shard, the main process merges
-    accelerate launch -m kgt5mm.cli caption wn9_img --model ... --cache captions/wn9.jsonl
+    accelerate launch --multi_gpu --num_processes 4 -m kgt5mm.cli caption wn9_img \
+        --model ... --cache captions/wn9.jsonl
+    torchrun --nproc_per_node 2 -m kgt5mm.cli caption ...   # also on CPU (gloo)
     # your own images: a TSV of entity<TAB>image path (relative to the TSV's folder)
     kgt5mm caption my_kg --data-dir data --images images.tsv --model ... --cache c.jsonl
     # precomputed text (ficha_vlm_desc_*, .tsv, .jsonl) into the same cache, no model needed
@@ -112,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.images:
         kg.entity_images = read_image_list(args.images, kg)
 
-    from kgt5mm.vision.captioner import CaptionConfig, run_captioning
+    from kgt5mm.vision.captioner import CaptionConfig, make_state, run_captioning
 
     config = CaptionConfig(
         model=args.model, cache=args.cache, kinds=tuple(args.kinds), threshold=args.threshold,
@@ -120,9 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, tile_height=args.tile_height,
         dtype=args.dtype, retry_errors=args.retry_errors, max_batches=args.max_batches,
     )
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = make_state()
     summary = run_captioning(kg, config, state=state)
     if state.is_main_process:
         for line in summary.lines():

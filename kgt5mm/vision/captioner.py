@@ -31,6 +31,7 @@ killed run are merged at the next start), so there are no duplicates.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -40,14 +41,14 @@ from typing import TYPE_CHECKING, Any
 
 from kgt5mm.context.captions import CaptionRecord, append_records, read_cache, repair_cache
 from kgt5mm.context.prompts import Prompt, load_prompt
-from kgt5mm.errors import ConfigError
+from kgt5mm.errors import ConfigError, KGT5MMError
 from kgt5mm.vision.images import ImageLoadError, compose_side_by_side, image_id, load_image
 
 if TYPE_CHECKING:
     from kgt5mm.data import KnowledgeGraph
     from kgt5mm.vision.vlm import VLM
 
-__all__ = ["CaptionConfig", "CaptionSummary", "WorkItem", "run_captioning", "plan_relevance", "plan_summaries", "DEFAULT_KINDS",
+__all__ = ["CaptionConfig", "CaptionSummary", "WorkItem", "run_captioning", "plan_relevance", "plan_summaries", "DEFAULT_KINDS", "make_state",
            "plan_descriptions", "plan_links", "CAPTION_KINDS"]
 
 logger = logging.getLogger(__name__)
@@ -325,6 +326,25 @@ def _merge_parts(cache: Path) -> None:
     logger.info("merged %d records from %d shard file(s) into %s", len(new), len(parts), cache)
 
 
+def make_state() -> Any:
+    """An ``accelerate.PartialState`` for this process (multi-process via ``accelerate launch``
+    or ``torchrun``; several processes without CUDA use gloo on the CPU).
+
+    :raises KGT5MMError: when the launcher started several processes but the state sees one
+        (each would caption everything)
+    """
+    import torch
+    from accelerate import PartialState
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") or (
+        world > 1 and not torch.cuda.is_available())
+    state = PartialState(cpu=use_cpu)
+    if world > 1 and state.num_processes != world:
+        raise KGT5MMError(f"WORLD_SIZE={world} but accelerate sees {state.num_processes} process(es)")
+    return state
+
+
 def run_captioning(kg: KnowledgeGraph, config: CaptionConfig, *, vlm: VLM | None = None,
                    state: Any = None, entities: Sequence[int] | None = None,
                    on_batch: Callable[[int], None] | None = None) -> CaptionSummary:
@@ -333,19 +353,18 @@ def run_captioning(kg: KnowledgeGraph, config: CaptionConfig, *, vlm: VLM | None
     :param kg: graph with ``entity_images``
     :param config: :class:`CaptionConfig`
     :param vlm: a loaded :class:`~kgt5mm.vision.vlm.VLM` (default: load ``config.model``)
-    :param state: an ``accelerate.PartialState`` (default: a new one) for multi-process runs
+    :param state: an ``accelerate.PartialState`` (default: :func:`make_state`)
     :param entities: restrict relevance and descriptions to these entity ids (links still
         reach any neighbour)
     :param on_batch: called with the number of batches written so far (progress hooks, tests)
-    :returns: :class:`CaptionSummary` of this process
+    :returns: :class:`CaptionSummary` (summed over the processes of a multi-process run)
     """
-    from accelerate import PartialState
     from tqdm.auto import tqdm
 
     config.validate()
     if kg.entity_images is None:
         raise ConfigError(f"graph {kg.name} has no entity images to caption")
-    state = state or PartialState()
+    state = state or make_state()
     if config.max_batches is not None and state.num_processes > 1:
         raise ConfigError("max_batches works in single-process runs only")
     cache = Path(config.cache)
@@ -426,4 +445,24 @@ def run_captioning(kg: KnowledgeGraph, config: CaptionConfig, *, vlm: VLM | None
         summary.kept_images = sum(1 for r in rel if r.p_yes is not None and r.p_yes >= config.threshold)
         summary.filtered_images = len(rel) - summary.kept_images
     summary.seconds = time.perf_counter() - start
+    if world > 1:
+        summary = _merge_summaries(summary)
     return summary
+
+
+def _merge_summaries(summary: CaptionSummary) -> CaptionSummary:
+    """Sum the per-process counts (all processes get the total; seconds = the slowest)."""
+    from accelerate.utils import gather_object
+
+    parts = gather_object([summary])
+    total = CaptionSummary(planned=summary.planned, skipped=summary.skipped,
+                           kept_images=summary.kept_images, filtered_images=summary.filtered_images,
+                           truncated_lines=sum(p.truncated_lines for p in parts),
+                           stopped_early=any(p.stopped_early for p in parts))
+    for part in parts:
+        total.done.update(part.done)
+        total.errors.update(part.errors)
+        total.images_processed += part.images_processed
+    total.cached_errors = summary.cached_errors
+    total.seconds = max(p.seconds for p in parts)
+    return total
