@@ -190,6 +190,16 @@ def test_same_seed_same_string_across_processes(tiny):
     assert other_epoch != here and other_seed != here
 
 
+def test_dedupe_neighbours(toy):
+    cfg = ContextConfig(num_examples=0, drop_known_answers=False, include_description=False,
+                        include_vlm_text=False, dedupe_neighbours=True)
+    feline, hypernym = _key(toy, "feline"), toy.relation_ids.index("hypernym")
+    built = ContextBuilder(toy, cfg).select(feline, hypernym + toy.num_relations)
+    assert sorted(built.neighbours) == sorted({_key(toy, n) for n in ("cat", "lion", "tiger")})
+    assert built.text == ("<query> feline <rel> reverse of hypernym <nbr> reverse of hypernym cat"
+                          " <nbr> reverse of hypernym tiger <nbr> reverse of hypernym lion")
+
+
 def test_drop_known_answers(tiny):
     builder = ContextBuilder(tiny, ContextConfig(max_neighbours=1000, budget_tokens=10_000))
     for entity, q, _ in tiny.queries("train").tolist()[:200]:
@@ -235,8 +245,10 @@ def test_config_validation_and_roundtrip():
 
 
 @pytest.mark.parametrize("mode", ["relevance", "random"])
-def test_python_and_numpy_ranking_paths_agree(tiny, mode):
-    cfg = ContextConfig(neighbour_selection=mode, budget_tokens=10_000, max_neighbours=7)
+@pytest.mark.parametrize("dedupe", [False, True])
+def test_python_and_numpy_ranking_paths_agree(tiny, mode, dedupe):
+    cfg = ContextConfig(neighbour_selection=mode, budget_tokens=10_000, max_neighbours=7,
+                        dedupe_neighbours=dedupe)
     small, hub = ContextBuilder(tiny, cfg), ContextBuilder(tiny, cfg)
     small._small_degree, hub._small_degree = 10**9, -1
     queries = tiny.queries("train")

@@ -103,3 +103,20 @@ def test_config_caption_files_feed_the_builder(toy, tmp_path):
     assert ContextConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict()))) == cfg
     text = ContextBuilder(toy, cfg).build(toy.entity_index("cat"), 1)
     assert "<cap> Cats are felines." in text
+
+
+def test_caption_import_command(tmp_path, capsys):
+    from kgt5mm.cli import main
+
+    kg = load_graph("wn9_img_tiny")
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text(f"{kg.entity_names[0]}\tMy own description.\n"
+                   f"{kg.entity_ids[0]}\t{kg.entity_ids[1]}\tMy own link caption.\n")
+    cache = tmp_path / "c.jsonl"
+    assert main(["caption", "wn9_img_tiny", "--cache", str(cache), "--import", str(tsv)]) == 0
+    assert main(["caption", "wn9_img_tiny", "--cache", str(cache), "--import", str(tsv)]) == 0
+    out = capsys.readouterr().out
+    assert "2 records, 2 new" in out and "2 records, 0 new" in out
+    store = CaptionStore.from_cache(cache, kg)
+    assert store.entity(0) == "My own description." and store.link(1, 0) == "My own link caption."
+    assert main(["caption", "wn9_img_tiny", "--cache", str(cache)]) == 2  # no --model, no --import

@@ -286,7 +286,11 @@ class ContextBuilder:
             order = np.argsort(tie, kind="stable")
         else:
             order = np.lexsort((tie, -self._relevance[q, qr]))
-        pos = pos[order[: self.config.max_neighbours]]
+        pos = pos[order]
+        if self.config.dedupe_neighbours:
+            _, first = np.unique(self._nb[pos], return_index=True)
+            pos = pos[np.sort(first)]
+        pos = pos[: self.config.max_neighbours]
         return self._nb[pos].tolist(), self._qr[pos].tolist(), self._edge[pos].tolist()
 
     def _ranked_small(self, lo: int, hi: int, q: int, exclude_edge: int | None, qseed: int
@@ -306,6 +310,9 @@ class ContextBuilder:
         else:
             row = self._relevance_rows[q]
             entries.sort(key=lambda x: (-row[x[1]], _mix(x[2] ^ qseed)))
+        if self.config.dedupe_neighbours:
+            seen: set[int] = set()
+            entries = [x for x in entries if not (x[0] in seen or seen.add(x[0]))]
         entries = entries[: self.config.max_neighbours]
         return [x[0] for x in entries], [x[1] for x in entries], [x[2] for x in entries]
 

@@ -50,6 +50,12 @@ class ContextConfig:
         metadata={"help": "leave out neighbour edges whose neighbour is another known TRAIN answer "
                           "of (entity, query_relation): ranking filters those answers anyway"},
     )
+    dedupe_neighbours: bool = field(
+        default=False,
+        metadata={"help": "list each neighbour entity once, through its most relevant edge "
+                          "(saves budget where a pair is joined by a relation and its inverse; "
+                          "no gain in answer coverage measured with relevance selection)"},
+    )
     include_description: bool = field(
         default=True, metadata={"help": "add the head's textual description (kg.entity_descriptions)"}
     )
