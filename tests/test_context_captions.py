@@ -18,7 +18,7 @@ from kgt5mm.context import (
     repair_cache,
 )
 from kgt5mm.data import KnowledgeGraph, load_graph
-from kgt5mm.errors import DataFormatError
+from kgt5mm.errors import DataFormatError, KGT5MMError
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,8 @@ def test_user_tsv_and_jsonl(toy, tmp_path):
     assert store.entity(toy.entity_index("cat")) == "A cat."
     assert store.entity(toy.entity_index("dog")) == "A dog."
     assert store.link(toy.entity_index("feline"), toy.entity_index("cat")) == "Cats are felines."
+    with pytest.raises(KGT5MMError, match="not found"):
+        CaptionStore.from_files([tmp_path / "missing.jsonl"], toy)
     bad = tmp_path / "bad.tsv"
     bad.write_text("unicorn\tNot in the graph.\n")
     with pytest.raises(DataFormatError, match="unknown entity"):

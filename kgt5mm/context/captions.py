@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgt5mm.errors import DataFormatError
+from kgt5mm.errors import DataFormatError, KGT5MMError
 
 if TYPE_CHECKING:
     from kgt5mm.data import KnowledgeGraph
@@ -366,6 +366,8 @@ class CaptionStore:
         records: list[CaptionRecord] = []
         for path in paths:
             path = Path(path)
+            if not path.is_file():
+                raise KGT5MMError(f"caption file {str(path)!r} not found")
             if path.suffix == ".jsonl":
                 result = read_cache(path)
                 if result.records and all(r.model for r in result.records.values()):
