@@ -246,22 +246,31 @@ def test_two_process_shards_merge_without_duplicates(complete_run, tiny_vlm, ima
             for s in summaries.values()) == summaries[0].planned[kind]
 
 
-def test_encoder_decoder_vlm(tmp_path):
-    """InstructBLIP with a T5 language model: Yes/No probability and generation work too."""
+@pytest.mark.parametrize("kind", ["instructblip", "llava"])
+def test_other_architectures(kind, tmp_path, capsys):
+    """InstructBLIP (T5 encoder-decoder) and LLaVA (chat template, CLIP + Llama) work too:
+    batched Yes/No probabilities equal unbatched ones; the CLI produces texts."""
     from kgt5mm.vision.images import load_image
     from kgt5mm.vision.tiny import save_tiny_vlm
     from kgt5mm.vision.vlm import VLM
 
-    vlm = VLM(str(save_tiny_vlm(tmp_path / "ib", kind="instructblip")))
-    assert not vlm.decoder_only
+    folder = save_tiny_vlm(tmp_path / kind, kind=kind)
+    vlm = VLM(str(folder))
+    assert vlm.decoder_only == (kind == "llava")
+    assert vlm.use_chat_template == (kind == "llava")
     kg = load_graph("wn9_img_tiny")
     images = [load_image(p) for paths in kg.entity_images for p in paths][:3]
-    probs = vlm.yes_probability(images, ["Question: Is this a cat? Answer:"] * 3)
+    prompts = ["Question: Is this a cat? Answer:", "Is it?", "Question: Is this a big dog? Answer:"]
+    probs = vlm.yes_probability(images, prompts)
     assert len(probs) == 3 and all(0.0 <= p <= 1.0 for p in probs)
-    single = vlm.yes_probability(images[:1], ["Question: Is this a cat? Answer:"])
-    assert single[0] == pytest.approx(probs[0], abs=1e-5)
+    assert vlm.yes_probability(images[:1], prompts[:1])[0] == pytest.approx(probs[0], abs=1e-5)
     texts = vlm.generate(images, ["a", "b", "c"], max_new_tokens=2)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+    cache = tmp_path / "c.jsonl"
+    assert main(["caption", "wn9_img_tiny", "--model", str(folder), "--cache", str(cache), *ARGS,
+                 "--kinds", "relevance", "description"]) == 0
+    kinds = Counter(r["kind"] for r in _lines(cache) if r["status"] == "ok")
+    assert kinds == {"relevance": 11, "description": 11}
 
 
 @pytest.mark.slow

@@ -14,6 +14,8 @@ call ``image_token.content`` and fail on the string such an attribute holds; wit
     from kgt5mm.vision.tiny import save_tiny_vlm
     save_tiny_vlm("/tmp/tiny-blip2")          # then: kgt5mm caption ... --model /tmp/tiny-blip2
 
+``kind`` picks the architecture: "blip2" (OPT, decoder-only), "instructblip" (T5,
+encoder-decoder) or "llava" (CLIP + Llama, prompts through a chat template).
 ``hidden`` sets the width of all three towers (32 = test size; 256+ = a "real-size"-shaped
 throughput config for a GPU).
 """
@@ -63,7 +65,8 @@ def save_tiny_vlm(folder: str | Path, *, kind: str = "blip2", hidden: int = 32, 
                   seed: int = 0) -> Path:
     """Build a random BLIP-2 / InstructBLIP with its processor and save both to ``folder``.
 
-    :param kind: "blip2" (OPT decoder-only language model) or "instructblip" (T5 encoder-decoder)
+    :param kind: "blip2" (OPT decoder-only language model), "instructblip" (T5
+        encoder-decoder) or "llava" (CLIP vision tower + Llama, prompts through a chat template)
     :param hidden: width of the vision tower, Q-Former and language model
     :param layers: layers per tower
     :param num_query_tokens: Q-Former query tokens (= image tokens in the prompt)
@@ -110,8 +113,6 @@ def save_tiny_vlm(folder: str | Path, *, kind: str = "blip2", hidden: int = 32, 
         model = Blip2ForConditionalGeneration(config)
         processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=num_query_tokens)
     elif kind == "instructblip":
-        from tokenizers import Tokenizer  # noqa: F401  (same tokenizer serves the Q-Former)
-
         text = T5Config(vocab_size=len(tokenizer), d_model=hidden, d_kv=max(8, hidden // heads),
                         d_ff=2 * hidden, num_layers=layers, num_decoder_layers=layers,
                         num_heads=heads, pad_token_id=ids["<pad>"], eos_token_id=ids["</s>"],
@@ -122,8 +123,45 @@ def save_tiny_vlm(folder: str | Path, *, kind: str = "blip2", hidden: int = 32, 
         model = InstructBlipForConditionalGeneration(config)
         processor = InstructBlipProcessor(image_processor=image_processor, tokenizer=tokenizer,
                                           qformer_tokenizer=tokenizer, num_query_tokens=num_query_tokens)
+    elif kind == "llava":
+        from transformers import (
+            LlamaConfig,
+            LlavaConfig,
+            LlavaForConditionalGeneration,
+            LlavaProcessor,
+        )
+
+        try:
+            from transformers import CLIPImageProcessorPil as ClipProcessor
+        except ImportError:  # pragma: no cover - older transformers
+            from transformers import CLIPImageProcessor as ClipProcessor
+        patch = max(4, image_size // 4)
+        text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                           num_hidden_layers=layers, num_attention_heads=heads,
+                           num_key_value_heads=heads, max_position_embeddings=512,
+                           pad_token_id=ids["<pad>"], bos_token_id=ids["<s>"], eos_token_id=ids["</s>"])
+        clip = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=max(2, layers),
+                    num_attention_heads=heads, image_size=image_size, patch_size=patch,
+                    projection_dim=hidden)
+        config = LlavaConfig(vision_config={"model_type": "clip_vision_model", **clip},
+                             text_config=text.to_dict(), image_token_index=ids["<image>"],
+                             image_seq_length=(image_size // patch) ** 2, vision_feature_layer=-1)
+        model = LlavaForConditionalGeneration(config)
+        image_processor = ClipProcessor(size={"shortest_edge": image_size},
+                                        crop_size={"height": image_size, "width": image_size})
+        chat_template = (
+            "{% for message in messages %}{{ message['role'] | upper }}: "
+            "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n"
+            "{% else %}{{ item['text'] }}{% endif %}{% endfor %}\n{% endfor %}"
+            "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+        )
+        processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                   patch_size=patch, vision_feature_select_strategy="full",
+                                   num_additional_image_tokens=1, chat_template=chat_template)
+        config.vision_feature_select_strategy = "full"
+        model.config.vision_feature_select_strategy = "full"
     else:
-        raise ValueError(f"kind must be 'blip2' or 'instructblip', got {kind!r}")
+        raise ValueError(f"kind must be 'blip2', 'instructblip' or 'llava', got {kind!r}")
     model.generation_config.pad_token_id = ids["<pad>"]
     model.generation_config.eos_token_id = ids["</s>"]
     model.save_pretrained(folder)
