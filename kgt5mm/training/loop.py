@@ -41,6 +41,7 @@ from kgt5mm.errors import KGT5MMError
 from kgt5mm.training.data import (
     EpochData,
     collate,
+    length_key,
     num_planned_batches,
     padding_share,
     plan_batches,
@@ -235,7 +236,7 @@ class Trainer:
         label_ids = [self.targets[a] for a in self.queries[:, 2]]
         src_len = np.fromiter((len(s) for s in source_ids), dtype=np.int64, count=len(source_ids))
         lab_len = np.fromiter((len(t) for t in label_ids), dtype=np.int64, count=len(label_ids))
-        plan = plan_batches(src_len + lab_len, batch_size=tc.batch_size, seed=tc.seed, epoch=epoch,
+        plan = plan_batches(length_key(src_len, lab_len), batch_size=tc.batch_size, seed=tc.seed, epoch=epoch,
                             group_size=tc.group_size, length_grouping=tc.length_grouping)
         share = padding_share(src_len, lab_len, plan)
         batches = shard_batches(plan, process_index=rank, num_processes=world,
