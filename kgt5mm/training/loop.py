@@ -196,6 +196,7 @@ class Trainer:
         self.log = MetricsLog(self.run_dir, accelerator=acc if tc.tensorboard else None,
                               enabled=acc.is_main_process)
         self._epoch_data: EpochData | None = None
+        self._epoch_data_epoch = -1
         self._window: dict[str, float] = {}
         self.valid_metrics: dict[str, float] = {}
 
@@ -292,7 +293,7 @@ class Trainer:
         self._window = {"loss": 0.0, "count": 0, "examples": 0, "time": time.perf_counter()}
         stop = state.global_step >= self.total_steps or state.stopped_early
         while not stop:
-            if self._epoch_data is None or self._epoch_data_epoch != state.epoch:
+            if self._epoch_data_epoch != state.epoch:
                 self._epoch_data = self._epoch(state.epoch)
                 self._epoch_data_epoch = state.epoch
             batches = self._epoch_data.batches
@@ -485,8 +486,7 @@ class Trainer:
         test_metrics: dict[str, float] = {}
         model_dir = None
         if finished:
-            if tc.eval_every_steps is not None or state.best_step is None:
-                self._maybe_validate(force=True)
+            self._maybe_validate(force=True)  # the final weights compete for "best" too
             self._load_best()
             if tc.test_at_end:
                 test_metrics = self.evaluate("test")
