@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -76,7 +75,7 @@ def _encode(model, input_ids, attention_mask) -> torch.Tensor:
 
 
 def _first_step(model, hidden, attention_mask, start: int):
-    """Run the decoder start token on ``B`` rows; returns log-probs ``(B, V)`` and the cache."""
+    """Run the decoder start token on ``B`` rows; returns float logits ``(B, V)`` and the cache."""
     batch = hidden.shape[0]
     cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
     decoder_input = torch.full((batch, 1), start, dtype=torch.long, device=hidden.device)
@@ -87,7 +86,7 @@ def _first_step(model, hidden, attention_mask, start: int):
         past_key_values=cache,
         use_cache=True,
     )
-    return F.log_softmax(out.logits[:, -1].float(), dim=-1), out.past_key_values
+    return out.logits[:, -1].float(), out.past_key_values
 
 
 def _check_vocab(trie: EntityTrie, vocab: int) -> None:
@@ -106,6 +105,7 @@ def constrained_beam_search(
     attention_mask: torch.Tensor | None = None,
     num_beams: int = 10,
     top_k: int | None = None,
+    eos_within_top_beams: bool = False,
 ) -> BeamResult:
     """Top-``top_k`` entities per source by trie-constrained beam search.
 
@@ -116,6 +116,10 @@ def constrained_beam_search(
     :param num_beams: open hypotheses kept per query at each step
     :param top_k: finished entities returned per query (default ``num_beams``); may exceed
         ``num_beams`` (finished entities are pooled separately from open beams)
+    :param eos_within_top_beams: transformers-compatible pooling: an EOS continuation is kept
+        only when it ranks among the step's ``num_beams`` best candidates (as in
+        ``model.generate``). The default keeps every EOS continuation, which never finds a
+        worse top-k (used by the benchmark to check identical outputs against ``generate``)
     :returns: :class:`BeamResult` with ``(B, top_k)`` entities and scores, best first
     """
     model = unwrap_seq2seq(model)
@@ -128,41 +132,62 @@ def constrained_beam_search(
     batch = input_ids.shape[0]
     eos = trie.eos_token_id
     hidden = _encode(model, input_ids, attention_mask)
-    logp, cache = _first_step(model, hidden, attention_mask, _decoder_start(model))
-    vocab = logp.shape[1]
-    _check_vocab(trie, vocab)
+    logits, cache = _first_step(model, hidden, attention_mask, _decoder_start(model))
+    _check_vocab(trie, logits.shape[1])
+    edge_token = trie.to(device)["edge_token"]
+    node_entity = trie.to(device)["node_entity"]
 
     pool_scores = torch.full((batch, top_k), NEG_INF, device=device)
     pool_entities = torch.full((batch, top_k), -1, dtype=torch.long, device=device)
     open_queries = torch.arange(batch, device=device)  # global query id of each open query
     states = trie.root_states(batch, device)
     beam_scores = torch.zeros(batch, 1, device=device)  # (Q, beams): one beam at the root
+    k = num_beams
     first = True
     for _step in range(trie.max_length + 1):
         n_open, beams = beam_scores.shape
-        # Candidates: every allowed (beam, token) continuation with its summed score.
-        masked = logp.masked_fill(~trie.allowed_mask(states), NEG_INF)
-        cand = beam_scores.reshape(-1, 1) + masked  # (Q * beams, V)
-        # Finished hypotheses: the EOS column; each one is a distinct entity.
-        eos_scores = cand[:, eos].reshape(n_open, beams)
-        eos_entities = trie.entity_of(trie.next_states(states, torch.full_like(states, eos)))
-        eos_entities = eos_entities.reshape(n_open, beams)
-        eos_scores = eos_scores.masked_fill(eos_entities < 0, NEG_INF)
-        merged_s = torch.cat([pool_scores[open_queries], eos_scores], dim=1)
-        merged_e = torch.cat([pool_entities[open_queries], eos_entities], dim=1)
+        # Sparse candidates: only the allowed (row, token) pairs, scored with log_softmax over
+        # the full vocabulary (logit - logsumexp), no renormalization over allowed tokens.
+        lse = torch.logsumexp(logits, dim=-1)
+        rows, edges = trie.allowed_edges(states)
+        toks = edge_token[edges].long()
+        scores = beam_scores.reshape(-1)[rows] + (logits[rows, toks] - lse[rows])
+        query = torch.div(rows, beams, rounding_mode="floor")
+        # Rank candidates within their query: best first (stable sorts, no Python loop).
+        order = torch.argsort(scores, descending=True, stable=True)
+        order = order[torch.argsort(query[order], stable=True)]
+        rows, edges, toks, scores, query = rows[order], edges[order], toks[order], scores[order], query[order]
+        counts = torch.bincount(query, minlength=n_open)
+        seg_start = torch.cumsum(counts, 0) - counts
+        rank_all = torch.arange(len(query), device=device) - seg_start[query]
+        is_eos = toks == eos
+        not_eos = (~is_eos).long()
+        before = torch.cumsum(not_eos, 0) - not_eos  # open candidates before this one
+        rank_open = before - before[seg_start[query]] if len(query) else before
+        # Finished hypotheses (EOS): each is a distinct entity; pooled per query.
+        take = is_eos & (rank_all < num_beams) if eos_within_top_beams else is_eos
+        eos_s = torch.full((n_open * beams,), NEG_INF, device=device)
+        eos_e = torch.full((n_open * beams,), -1, dtype=torch.long, device=device)
+        eos_s[rows[take]] = scores[take]
+        eos_e[rows[take]] = node_entity[edges[take] + 1].long()
+        merged_s = torch.cat([pool_scores[open_queries], eos_s.reshape(n_open, beams)], dim=1)
+        merged_e = torch.cat([pool_entities[open_queries], eos_e.reshape(n_open, beams)], dim=1)
         best_s, best_i = merged_s.topk(top_k, dim=1)
         pool_scores[open_queries] = best_s
         pool_entities[open_queries] = merged_e.gather(1, best_i)
-        # Open hypotheses: best num_beams non-EOS continuations per query.
-        cand[:, eos] = NEG_INF
-        flat = cand.reshape(n_open, beams * vocab)
-        k = min(num_beams, flat.shape[1])
-        new_scores, idx = flat.topk(k, dim=1)
-        beam_idx = idx // vocab
-        tokens = idx % vocab
-        rows = (torch.arange(n_open, device=device).unsqueeze(1) * beams + beam_idx).reshape(-1)
-        tokens = tokens.reshape(-1)
-        states = trie.next_states(states[rows], tokens)
+        # Open hypotheses: the best num_beams non-EOS continuations per query; missing ones
+        # are dead beams (score -inf, dead state, first row of the query).
+        keep = ~is_eos & (rank_open < k)
+        q_sel, r_sel = query[keep], rank_open[keep]
+        new_scores = torch.full((n_open, k), NEG_INF, device=device)
+        new_scores[q_sel, r_sel] = scores[keep]
+        new_rows = (torch.arange(n_open, device=device) * beams).unsqueeze(1).repeat(1, k)
+        new_rows[q_sel, r_sel] = rows[keep]
+        new_states = torch.full((n_open, k), trie.dead_state, dtype=torch.long, device=device)
+        new_states[q_sel, r_sel] = edges[keep] + 1
+        new_tokens = torch.full((n_open, k), trie.pad_token_id, dtype=torch.long, device=device)
+        new_tokens[q_sel, r_sel] = toks[keep]
+        rows, states, tokens = new_rows.reshape(-1), new_states.reshape(-1), new_tokens.reshape(-1)
         # Which queries can still change: an open beam beats the top_k-th finished score.
         kth = best_s[:, -1]
         best_open = new_scores[:, 0]
@@ -195,7 +220,7 @@ def constrained_beam_search(
             use_cache=True,
         )
         cache = out.past_key_values
-        logp = F.log_softmax(out.logits[:, -1].float(), dim=-1)
+        logits = out.logits[:, -1].float()
     return BeamResult(entities=pool_entities, scores=pool_scores)
 
 
@@ -231,8 +256,9 @@ def score_all_entities(
     targets, lengths = targets.to(device), lengths.to(device)
     n_ent, width = targets.shape
     hidden = _encode(model, input_ids, attention_mask)
-    logp0, cache = _first_step(model, hidden, attention_mask, _decoder_start(model))
-    _check_vocab(trie, logp0.shape[1])
+    logits0, cache = _first_step(model, hidden, attention_mask, _decoder_start(model))
+    _check_vocab(trie, logits0.shape[1])
+    lse0 = torch.logsumexp(logits0, dim=-1)
     layers = []
     for layer in range(len(cache.self_attention_cache.layers)):
         s = cache.self_attention_cache.layers[layer]
@@ -245,7 +271,8 @@ def score_all_entities(
         ln = lengths[start:start + chunk]
         c = tg.shape[0]
         rows = torch.arange(batch, device=device).repeat_interleave(c)
-        total = logp0[rows, tg.repeat(batch, 1)[:, 0]]
+        first_tok = tg.repeat(batch, 1)[:, 0]
+        total = logits0[rows, first_tok] - lse0[rows]
         if width > 1:
             step_cache = EncoderDecoderCache([tuple(t.index_select(0, rows) for t in lay) for lay in layers])
             out = model(
@@ -255,8 +282,10 @@ def score_all_entities(
                 past_key_values=step_cache,
                 use_cache=True,
             )
-            logp = F.log_softmax(out.logits.float(), dim=-1)  # (B * c, width - 1, V)
-            tok = logp.gather(2, tg[:, 1:].repeat(batch, 1).unsqueeze(2)).squeeze(2)
+            step_logits = out.logits.float()  # (B * c, width - 1, V)
+            # log_softmax over the full vocabulary as logit - logsumexp (same formula as the beam)
+            tok = step_logits.gather(2, tg[:, 1:].repeat(batch, 1).unsqueeze(2)).squeeze(2)
+            tok = tok - torch.logsumexp(step_logits, dim=-1)
             valid = (torch.arange(1, width, device=device).unsqueeze(0) < ln.repeat(batch).unsqueeze(1))
             tok = tok.masked_fill(~valid, 0.0)
             for j in range(width - 1):  # sequential sum: same order as the beam search
