@@ -148,7 +148,9 @@ class TrainConfig:
         default=True,
         metadata=_help("sort queries by length inside shuffled mega-batches to cut padding"),
     )
-    group_size: int = field(default=64, metadata=_help("batches per length-sorted mega-batch"))
+    group_size: int = field(default=256, metadata=_help(
+        "batches per length-sorted mega-batch (larger: less padding, less mixing; 256 gives "
+        "6% padding on MKG-W at batch 64)"))
     eval_every_steps: int | None = field(
         default=500,
         metadata=_help(
