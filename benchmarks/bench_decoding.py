@@ -132,8 +132,13 @@ def run_ranking(args) -> dict:
             seqs[after_eos] = 0  # generate pads finished rows with EOS; the trie expects pad
             ents = trie.entity_of(trie.walk(seqs)).reshape(len(o.entities), k)
             hf_scores = h.sequences_scores.reshape(len(o.entities), k)
-            exact = score_all_entities(model, trie, input_ids=b["input_ids"],
-                                       attention_mask=b["attention_mask"])
+            # exact scores of the entities either search returned (teacher forcing)
+            union = torch.unique(torch.cat([d.entities.reshape(-1), ents.reshape(-1)]))
+            union = union[union >= 0]
+            sub = score_all_entities(model, trie, input_ids=b["input_ids"],
+                                     attention_mask=b["attention_mask"], entities=union)
+            exact = torch.full((len(o.entities), trie.num_entities), float("nan"))
+            exact[:, union] = sub
             for row in range(len(o.entities)):
                 if o.entities[row].tolist() == ents[row].tolist():
                     same += 1

@@ -417,7 +417,7 @@ def evaluate(
                 metrics["both.realistic.hits_at_1"], metrics["both.realistic.hits_at_10"],
                 metrics["both.in_beam_share"])
     return EvaluationResult(
-        dataset=kg.name, split=split if queries is not None else split, queries=queries,
+        dataset=kg.name, split=split, queries=queries,
         ranks=ranks, metrics=metrics, num_relations=kg.num_relations,
         relation_names=list(kg.relation_ids), config=config, predictions=preds,
     )
