@@ -16,8 +16,9 @@ Run (each part can be run alone; all write a record under benchmarks/results/)::
   default pooling (every EOS continuation kept, used by ``kgt5mm evaluate``) is timed too and
   compared with generate's lists by exact teacher-forced scores.
 - ``scaling``: synthetic entity names (random token sequences of 1-6 tokens + EOS) from 1k to
-  1M entities; queries/s of top-10 ranking and the share of decoding time spent in the trie
-  (mask building, transitions, terminal lookups).
+  1M entities; queries/s of top-10 ranking, time per beam-search step (the number of steps
+  depends on how the random model's beams meet the names, so it is reported too) and the
+  share of decoding time spent in trie operations (allowed edges, transitions, lookups).
 - ``build``: build time and peak memory (tracemalloc) of the trie for N synthetic names.
 """
 
@@ -196,17 +197,19 @@ def synthetic_names(n: int, vocab: int, *, seed: int = 0, min_len: int = 1, max_
 
 
 class _Timed:
-    """Wraps the trie's per-step methods and sums their wall time."""
+    """Wraps the trie's per-step methods, sums their wall time and counts decoding steps."""
 
     def __init__(self, trie: EntityTrie):
         self.total = 0.0
-        for name in ("allowed_mask", "next_states", "entity_of"):
+        self.steps = 0
+        for name in ("allowed_edges", "allowed_mask", "next_states", "entity_of"):
             original = getattr(trie, name)
 
-            def wrapped(*a, _f=original, **kw):
+            def wrapped(*a, _f=original, _n=name, **kw):
                 t = time.perf_counter()
                 out = _f(*a, **kw)
                 self.total += time.perf_counter() - t
+                self.steps += _n == "allowed_edges"  # one call per beam-search step
                 return out
 
             setattr(trie, name, wrapped)
@@ -222,17 +225,20 @@ def run_scaling(args) -> dict:
         trie = EntityTrie.from_sequences(names, vocab_size=args.vocab, eos_token_id=1, pad_token_id=0)
         timer = _Timed(trie)
         constrained_beam_search(model, trie, input_ids=ids[: args.batch_size], num_beams=10)  # warm
-        timer.total = 0.0
+        timer.total, timer.steps = 0.0, 0
         t0 = time.perf_counter()
         for start in range(0, len(ids), args.batch_size):
             constrained_beam_search(model, trie, input_ids=ids[start:start + args.batch_size],
                                     num_beams=10, top_k=10)
         elapsed = time.perf_counter() - t0
         figures[str(n)] = {"queries_per_s": len(ids) / elapsed, "trie_share": timer.total / elapsed,
+                           "steps": timer.steps, "ms_per_step": 1000 * elapsed / max(timer.steps, 1),
                            "nodes": trie.num_nodes}
         print(n, figures[str(n)], flush=True)
     qps = [f["queries_per_s"] for f in figures.values()]
+    step = [f["ms_per_step"] for f in figures.values()]
     summary = {"per_size": figures, "max_over_min_qps": max(qps) / min(qps),
+               "max_over_min_ms_per_step": max(step) / min(step),
                "max_trie_share": max(f["trie_share"] for f in figures.values())}
     write_record("bench_decoding_scaling", dataset="synthetic names", split=None,
                  model_size=args.size, figures=summary,
