@@ -3,7 +3,8 @@
 Throughput of the full training loop (``Trainer.fit``: accumulate, clipping, scheduler, logging,
 progress bar, per-epoch source building) against a bare forward/backward/step loop over the
 same pre-tokenized batches, same model, precision and threads, measured in one run
-(bare, full, bare again; the ratio is against the mean of the two bare passes)::
+(alternating rounds of loop and bare passes over the same batches, so load changes on a
+shared machine hit both; the median ratio over rounds is the figure)::
 
     python benchmarks/bench_train.py --config run_scripts/wn9_img_cpu.yaml --steps 60
     python benchmarks/bench_train.py --config run_scripts/mkg_w_cpu.yaml \\
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _record import write_record  # noqa: E402
 
 
-def _bare(trainer, batches, *, repeat_from: int = 0) -> float:
+def _bare(trainer, batches) -> float:
     """Examples/s of forward + backward + optimizer step over ``batches`` (no loop machinery)."""
     import torch
 
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="run_scripts/wn9_img_cpu.yaml")
     parser.add_argument("overrides", nargs="*", help="config overrides (section.field=value)")
     parser.add_argument("--data-dir", default=None, help="folder of mkg_w/, mkg_y/ (../shared/data)")
-    parser.add_argument("--steps", type=int, default=60, help="optimizer steps per measured pass")
+    parser.add_argument("--steps", type=int, default=60, help="optimizer steps of the full loop in all")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate loop and bare passes this many times (contention noise)")
     parser.add_argument("--padding-only", action="store_true",
                         help="only build epoch 0 and report the padding share with/without grouping")
     args = parser.parse_args(argv)
@@ -87,35 +90,37 @@ def main(argv: list[str] | None = None) -> int:
             "padding_share_shuffled": padding_share(src, lab, plain),
         }
         if not args.padding_only:
+            import torch
+
             trainer._epoch_data, trainer._epoch_data_epoch = data, 0
-            micro = args.steps * tc.gradient_accumulation_steps
-            batches = data.batches[:micro]
             build_start = time.perf_counter()
             trainer._epoch(1)
             build_seconds = time.perf_counter() - build_start
-            _bare(trainer, batches[:3])  # warm-up (allocator, autocast caches)
-            bare_1 = _bare(trainer, batches)
-            # the full loop over the same batches: fit() starts at epoch 0, batch 0 (data reused)
             trainer.config.train.max_steps = None
-            result = trainer.fit(stop_after_steps=args.steps)
-            records = [r for r in trainer.log.records if r["kind"] == "train"]
-            steady = [r["examples_per_second"] for r in records[1:]]
-            import torch
-
-            if tc.num_threads is not None:  # fit() restored the caller's thread count
-                torch.set_num_threads(tc.num_threads)
-            bare_2 = _bare(trainer, batches)
-            bare = (bare_1 + bare_2) / 2
+            per = args.steps // args.rounds
+            _bare(trainer, data.batches[:3])  # warm-up (allocator, first-call caches)
+            bare, loop = [], []
+            for round_ in range(args.rounds):
+                # the full loop consumes steps [round*per, (round+1)*per) of epoch 0; the bare
+                # loop then runs over exactly those batches (same shapes, same model)
+                result = trainer.fit(stop_after_steps=(round_ + 1) * per)
+                loop.append(result.examples_per_second)
+                if tc.num_threads is not None:  # fit() restored the caller's thread count
+                    torch.set_num_threads(tc.num_threads)
+                micro = per * tc.gradient_accumulation_steps
+                bare.append(_bare(trainer, data.batches[round_ * micro:(round_ + 1) * micro]))
+            ratios = [a / b for a, b in zip(loop, bare, strict=True)]
             figures.update({
-                "steps": args.steps, "mixed_precision": tc.mixed_precision,
+                "steps": per * args.rounds, "rounds": args.rounds, "mixed_precision": tc.mixed_precision,
                 "num_threads": tc.num_threads,
-                "bare_examples_per_second": [round(bare_1, 2), round(bare_2, 2)],
-                "loop_examples_per_second": round(result.examples_per_second, 2),
-                "loop_steady_examples_per_second": round(float(np.mean(steady)), 2) if steady else None,
-                "loop_vs_bare": round(result.examples_per_second / bare, 4),
-                "loop_steady_vs_bare": round(float(np.mean(steady)) / bare, 4) if steady else None,
+                "bare_examples_per_second": [round(v, 2) for v in bare],
+                "loop_examples_per_second": [round(v, 2) for v in loop],
+                "loop_vs_bare_per_round": [round(v, 4) for v in ratios],
+                "loop_vs_bare_median": round(float(np.median(ratios)), 4),
+                "loop_vs_bare_total": round(sum(loop) / sum(bare), 4),
                 "epoch_source_build_seconds": round(build_seconds, 2),
-                "epoch_build_share_at_bare_speed": round(build_seconds / (build_seconds + len(src) / bare), 4),
+                "epoch_build_share_at_bare_speed": round(
+                    build_seconds / (build_seconds + len(src) / float(np.mean(bare))), 4),
             })
     from kgt5mm.modeling import count_parameters
 
