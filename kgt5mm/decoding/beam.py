@@ -9,13 +9,15 @@ against :func:`score_all_entities`, the ground truth on small graphs.
 Implementation notes:
 
 - the encoder runs once per batch; the first decoder step runs on ``B`` rows and its
-  key/value cache (self- and cross-attention) is then indexed out to ``B * num_beams`` rows,
-  so the cross-attention keys/values are computed once per query, not once per beam;
-- after that only the self-attention cache is reordered (beams of a query share the same
-  cross-attention cache); queries whose result is final are dropped from every tensor
-  (``batch_select_indices``), so a batch costs what its longest *open* query costs;
-- a query is final when it has ``top_k`` finished entities and no open beam scores above
-  the ``top_k``-th of them (log-probabilities only decrease as a sequence grows).
+  key/value cache (self- and cross-attention) is then indexed out to the live beam rows, so
+  the cross-attention keys/values are computed once per query, not once per beam;
+- candidates are sparse: only the trie's allowed ``(row, token)`` pairs are scored
+  (``logit - logsumexp(logits)``) and ranked per query with two stable sorts;
+- beams are ragged: one decoder row per live hypothesis (``row_query`` maps rows to queries).
+  A hypothesis is dropped as soon as it cannot beat its query's ``top_k``-th finished score
+  (log-probabilities only decrease as a sequence grows), so finished queries and hopeless
+  beams cost nothing; the result is unchanged by this pruning. The cross-attention cache is
+  only re-indexed when the row-to-query map changes.
 """
 
 from __future__ import annotations
@@ -139,25 +141,25 @@ def constrained_beam_search(
 
     pool_scores = torch.full((batch, top_k), NEG_INF, device=device)
     pool_entities = torch.full((batch, top_k), -1, dtype=torch.long, device=device)
-    open_queries = torch.arange(batch, device=device)  # global query id of each open query
+    # Ragged beams: one decoder row per live hypothesis; row_query maps rows to queries.
+    row_query = torch.arange(batch, device=device)
     states = trie.root_states(batch, device)
-    beam_scores = torch.zeros(batch, 1, device=device)  # (Q, beams): one beam at the root
+    row_scores = torch.zeros(batch, device=device)
+    hidden_q, mask_q = hidden, attention_mask  # per query (B rows)
     k = num_beams
-    first = True
     for _step in range(trie.max_length + 1):
-        n_open, beams = beam_scores.shape
         # Sparse candidates: only the allowed (row, token) pairs, scored with log_softmax over
         # the full vocabulary (logit - logsumexp), no renormalization over allowed tokens.
         lse = torch.logsumexp(logits, dim=-1)
         rows, edges = trie.allowed_edges(states)
         toks = edge_token[edges].long()
-        scores = beam_scores.reshape(-1)[rows] + (logits[rows, toks] - lse[rows])
-        query = torch.div(rows, beams, rounding_mode="floor")
+        scores = row_scores[rows] + (logits[rows, toks] - lse[rows])
+        query = row_query[rows]
         # Rank candidates within their query: best first (stable sorts, no Python loop).
         order = torch.argsort(scores, descending=True, stable=True)
         order = order[torch.argsort(query[order], stable=True)]
         rows, edges, toks, scores, query = rows[order], edges[order], toks[order], scores[order], query[order]
-        counts = torch.bincount(query, minlength=n_open)
+        counts = torch.bincount(query, minlength=batch)
         seg_start = torch.cumsum(counts, 0) - counts
         rank_all = torch.arange(len(query), device=device) - seg_start[query]
         is_eos = toks == eos
@@ -166,55 +168,40 @@ def constrained_beam_search(
         rank_open = before - before[seg_start[query]] if len(query) else before
         # Finished hypotheses (EOS): each is a distinct entity; pooled per query.
         take = is_eos & (rank_all < num_beams) if eos_within_top_beams else is_eos
-        eos_s = torch.full((n_open * beams,), NEG_INF, device=device)
-        eos_e = torch.full((n_open * beams,), -1, dtype=torch.long, device=device)
-        eos_s[rows[take]] = scores[take]
-        eos_e[rows[take]] = node_entity[edges[take] + 1].long()
-        merged_s = torch.cat([pool_scores[open_queries], eos_s.reshape(n_open, beams)], dim=1)
-        merged_e = torch.cat([pool_entities[open_queries], eos_e.reshape(n_open, beams)], dim=1)
-        best_s, best_i = merged_s.topk(top_k, dim=1)
-        pool_scores[open_queries] = best_s
-        pool_entities[open_queries] = merged_e.gather(1, best_i)
-        # Open hypotheses: the best num_beams non-EOS continuations per query; missing ones
-        # are dead beams (score -inf, dead state, first row of the query).
-        keep = ~is_eos & (rank_open < k)
-        q_sel, r_sel = query[keep], rank_open[keep]
-        new_scores = torch.full((n_open, k), NEG_INF, device=device)
-        new_scores[q_sel, r_sel] = scores[keep]
-        new_rows = (torch.arange(n_open, device=device) * beams).unsqueeze(1).repeat(1, k)
-        new_rows[q_sel, r_sel] = rows[keep]
-        new_states = torch.full((n_open, k), trie.dead_state, dtype=torch.long, device=device)
-        new_states[q_sel, r_sel] = edges[keep] + 1
-        new_tokens = torch.full((n_open, k), trie.pad_token_id, dtype=torch.long, device=device)
-        new_tokens[q_sel, r_sel] = toks[keep]
-        rows, states, tokens = new_rows.reshape(-1), new_states.reshape(-1), new_tokens.reshape(-1)
-        # Which queries can still change: an open beam beats the top_k-th finished score.
-        kth = best_s[:, -1]
-        best_open = new_scores[:, 0]
-        still_open = torch.isfinite(best_open) & ~(best_open < kth)
-        if not bool(still_open.any()):
+        if bool(take.any()):
+            fq, fs = query[take], scores[take]
+            fe = node_entity[edges[take] + 1].long()
+            frank = rank_all[take]  # distinct per query: a dense slot per finished candidate
+            width = int(frank.max()) + 1
+            new_s = torch.full((batch, width), NEG_INF, device=device)
+            new_e = torch.full((batch, width), -1, dtype=torch.long, device=device)
+            new_s[fq, frank] = fs
+            new_e[fq, frank] = fe
+            merged_s = torch.cat([pool_scores, new_s], dim=1)
+            merged_e = torch.cat([pool_entities, new_e], dim=1)
+            pool_scores, best_i = merged_s.topk(top_k, dim=1)
+            pool_entities = merged_e.gather(1, best_i)
+        # Open hypotheses: the best num_beams non-EOS continuations per query that can still
+        # beat the query's top_k-th finished score (log-probabilities only decrease).
+        kth = pool_scores[:, -1]
+        keep = ~is_eos & (rank_open < k) & ~(scores < kth[query]) & torch.isfinite(scores)
+        if not bool(keep.any()):
             break
-        if first:
-            cache.reorder_cache(rows)  # self and cross attention: B rows -> B * k rows
-            hidden = hidden.index_select(0, torch.arange(n_open, device=device).repeat_interleave(k))
-            attention_mask = attention_mask.repeat_interleave(k, dim=0)
-            first = False
+        src = rows[keep]
+        new_query = query[keep]
+        states = edges[keep] + 1
+        tokens = toks[keep]
+        row_scores = scores[keep]
+        if _step == 0:
+            cache.reorder_cache(src)  # self and cross attention: B rows -> live rows
         else:
-            cache.self_attention_cache.reorder_cache(rows)
-        if not bool(still_open.all()):
-            keep_q = torch.nonzero(still_open).squeeze(1)
-            keep_rows = (keep_q.unsqueeze(1) * k + torch.arange(k, device=device)).reshape(-1)
-            cache.batch_select_indices(keep_rows)
-            hidden = hidden.index_select(0, keep_rows)
-            attention_mask = attention_mask.index_select(0, keep_rows)
-            states = states.index_select(0, keep_rows)
-            tokens = tokens.index_select(0, keep_rows)
-            new_scores = new_scores.index_select(0, keep_q)
-            open_queries = open_queries.index_select(0, keep_q)
-        beam_scores = new_scores
+            cache.self_attention_cache.reorder_cache(src)
+            if len(new_query) != len(row_query) or not bool((new_query == row_query).all()):
+                cache.cross_attention_cache.reorder_cache(src)  # beams of a query share it
+        row_query = new_query
         out = model(
-            encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
-            attention_mask=attention_mask,
+            encoder_outputs=BaseModelOutput(last_hidden_state=hidden_q.index_select(0, row_query)),
+            attention_mask=mask_q.index_select(0, row_query),
             decoder_input_ids=tokens.unsqueeze(1),
             past_key_values=cache,
             use_cache=True,
