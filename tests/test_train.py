@@ -64,6 +64,11 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
     for name, value in resumed.accelerator.unwrap_model(resumed.model).state_dict().items():
         assert torch.equal(value, expected[name]), name
     assert _losses(straight.run_dir) == _losses(result.run_dir)
+    # starting afresh in a folder that holds saved states would mix two runs: refused
+    from kgt5mm.errors import KGT5MMError
+
+    with pytest.raises(KGT5MMError, match="pass --resume"):
+        Trainer(tiny_config(tmp_path / "b", *common)).fit()
 
 
 def test_batch_plan_is_seeded_complete_and_sharded():

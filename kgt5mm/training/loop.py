@@ -447,10 +447,18 @@ class Trainer:
 
     def _resume(self, resume: str | Path | None) -> None:
         if resume is None:
+            existing = latest_state(self.run_dir)
+            if existing is not None and self.state.global_step == 0:
+                raise KGT5MMError(
+                    f"the run folder {self.run_dir} already holds saved states ({existing.name}): "
+                    "pass --resume to continue that run, or choose another name / delete the folder")
+            if self.state.global_step == 0:
+                self.log.truncate(-1)  # a fresh run: drop records of an earlier, unsaved attempt
             return
         folder = latest_state(self.run_dir) if str(resume) in ("auto", "latest") else Path(resume)
         if folder is None:
             logger.info("no saved state under %s: starting from scratch", self.run_dir / STATES_DIR)
+            self.log.truncate(-1)
             return
         if not folder.is_dir():
             raise KGT5MMError(f"cannot resume from {str(folder)!r}: no such state folder")
