@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import yaml
 from kgt5mm.context.config import ContextConfig
 from kgt5mm.errors import ConfigError
 from kgt5mm.evaluation import EvalConfig
+from kgt5mm.files import atomic_write_text
 from kgt5mm.modeling.config import LoraConfig, ModelConfig, TokenizerConfig
 
 __all__ = [
@@ -296,12 +295,7 @@ class Config:
         """The YAML text of the config; also written atomically to ``path`` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
+            atomic_write_text(path, text)
         return text
 
     # ------------------------------------------------------------------ checks

@@ -86,19 +86,15 @@ def _is_name(kg, text: str) -> bool:
 def write_predictions(path: str | Path, records: list[dict]) -> Path:
     """Write prediction rows to ``.jsonl`` or ``.parquet`` atomically."""
     import json
-    import os
-    import tempfile
 
     from kgt5mm.errors import KGT5MMError
+    from kgt5mm.files import atomic_path
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".parquet"):
         raise KGT5MMError(f"--output must end with .jsonl or .parquet, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix + ".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".jsonl":
             with open(tmp, "w", encoding="utf-8") as handle:
                 for row in records:
@@ -108,10 +104,6 @@ def write_predictions(path: str | Path, records: list[dict]) -> Path:
             import pyarrow.parquet as pq
 
             pq.write_table(pa.Table.from_pylist(records), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

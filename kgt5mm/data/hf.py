@@ -28,6 +28,7 @@ import numpy as np
 
 from kgt5mm.data.graph import KnowledgeGraph
 from kgt5mm.errors import DataFormatError, KGT5MMError
+from kgt5mm.files import atomic_path, atomic_write_text
 from kgt5mm.typing import (
     HF_ENTITIES_CONFIG,
     HF_MANIFEST,
@@ -106,16 +107,12 @@ def _write_parquet(columns: dict[str, list[Any]], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(columns), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table(columns), tmp)
 
 
 def _write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def _card(kg: KnowledgeGraph) -> str:

@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from kgt5mm.decoding.trie import EntityTrie
 from kgt5mm.errors import ConfigError, KGT5MMError
 from kgt5mm.evaluation.metrics import HITS_AT, compute_metrics, hits_at_k, mean_reciprocal_rank
 from kgt5mm.evaluation.ranks import Ranks, filter_mask, rank_from_scores, ranks_from_beams
+from kgt5mm.files import atomic_path, atomic_write_text
 
 __all__ = [
     "EvalConfig",
@@ -229,14 +228,10 @@ class EvaluationResult:
                      f"(both {self.metrics['both.' + rank_type + '.mrr']:.3f})")
         ax.legend()
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-        os.close(fd)
-        fig.savefig(tmp, format="png", dpi=120)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
         plt.close(fig)
-        os.replace(tmp, path)
-        return path
+        return Path(path)
 
     def save(self, output_dir: str | Path) -> dict[str, Path]:
         """Write ``metrics.json`` (with ranks), ``per_relation.tsv`` and ``per_relation_mrr.png``."""
@@ -248,17 +243,6 @@ class EvaluationResult:
         atomic_write_text(paths["per_relation"], self.per_relation_table(fmt="tsv"))
         self.plot_per_relation(paths["plot"])
         return paths
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
 
 
 def build_trie(model: torch.nn.Module, tokenizer, names: list[str]) -> EntityTrie:

@@ -29,12 +29,12 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgt5mm.errors import ConfigError, KGT5MMError
+from kgt5mm.files import atomic_write_bytes
 from kgt5mm.modeling.config import TokenizerConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -210,10 +210,7 @@ def _save_folder(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(output_dir))
-    fd, tmp = tempfile.mkstemp(dir=output_dir, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(model_proto)
-    os.replace(tmp, output_dir / SPIECE_FILE)
+    atomic_write_bytes(output_dir / SPIECE_FILE, model_proto)
 
 
 def train_tokenizer(

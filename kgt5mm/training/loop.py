@@ -25,7 +25,6 @@ already consumed.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -38,6 +37,7 @@ import numpy as np
 
 from kgt5mm.config import CONFIG_FILE, Config
 from kgt5mm.errors import KGT5MMError
+from kgt5mm.files import atomic_write_json
 from kgt5mm.training.data import (
     EpochData,
     collate,
@@ -554,10 +554,7 @@ def train(config: Config, *, accelerator: Accelerator | None = None, resume: str
 
 # ---------------------------------------------------------------------- small helpers
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, data, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

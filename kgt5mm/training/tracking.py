@@ -12,22 +12,14 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from kgt5mm.files import atomic_path, atomic_write_text
 
 __all__ = ["MetricsLog", "plot_curves"]
 
 logger = logging.getLogger(__name__)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 class MetricsLog:
@@ -51,7 +43,7 @@ class MetricsLog:
         kept = [r for r in self.records if r["step"] <= step and r.get("kind") != "test"]
         if len(kept) != len(self.records):
             self.records = kept
-            _atomic_write(self.jsonl, "".join(json.dumps(r) + "\n" for r in kept))
+            atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in kept))
 
     def log(self, kind: str, step: int, values: dict[str, Any]) -> None:
         """Record ``values`` of ``kind`` ("train", "valid", "test") at ``step``."""
@@ -79,7 +71,7 @@ class MetricsLog:
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(self.records)
-        _atomic_write(self.csv, buffer.getvalue())
+        atomic_write_text(self.csv, buffer.getvalue())
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | Path, *, metric: str) -> Path | None:
@@ -105,9 +97,7 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path, *, metric: str)
     right.set(xlabel="optimizer step", ylabel=metric, title="validation")
     right.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return Path(path)
