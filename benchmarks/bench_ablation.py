@@ -42,9 +42,9 @@ VARIANTS: dict[str, list[str]] = {
     "random_text": ["context.neighbour_selection=random"],
     "linkaware_text": ["context.neighbour_selection=relevance"],
 }
-#: every ablation run: validate once on the full valid split at the end, no test, no export
+#: every ablation run: validate once on the full valid split at the end, no export
 RUN_OVERRIDES = ["train.eval_every_steps=null", "train.eval_queries=null",
-                 "train.test_at_end=false", "train.save_model=false", "train.tensorboard=false"]
+                 "train.save_model=false", "train.tensorboard=false"]
 
 
 def main() -> None:
@@ -53,13 +53,16 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="YAML config in run_scripts/")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--output-dir", default="checkpoints/ablation", help="parent of the run folders")
+    parser.add_argument("--test", action="store_true",
+                        help="also rank the test split at the end (config's eval settings)")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every variant")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rows = []
     for variant in args.variants:
         base = Config.from_yaml(args.config)
-        overrides = [*args.overrides, *RUN_OVERRIDES, *VARIANTS[variant],
+        overrides = [*args.overrides, *RUN_OVERRIDES, f"train.test_at_end={str(args.test).lower()}",
+                     *VARIANTS[variant],
                      f"name={base.name}-{variant}", f"train.output_dir={args.output_dir}"]
         config = Config.from_yaml(args.config, overrides=overrides)
         start = time.perf_counter()
@@ -76,12 +79,17 @@ def main() -> None:
             "examples_per_second": round(result.examples_per_second, 1),
             "wall_seconds": round(seconds, 1),
         }
-        path = write_record(f"ablation-{config.name}", dataset=config.data.dataset, split="valid",
+        for key, value in result.test_metrics.items():
+            if key.startswith("both.realistic.") or key in ("both.in_beam_share", "num_queries"):
+                figures[f"test.{key}"] = round(value, 4) if isinstance(value, float) else value
+        path = write_record(f"ablation-{config.name}", dataset=config.data.dataset,
+                            split="valid+test" if args.test else "valid",
                             model_size=config.model.size, figures=figures,
                             extra={"variant": variant, "overrides": overrides})
         rows.append(f"| {variant} | {figures['valid_mrr']:.3f} | {figures['valid_hits_at_1']:.3f} | "
                     f"{figures['valid_hits_at_10']:.3f} | {figures['valid_in_beam_share']:.3f} | "
-                    f"{result.global_step} | {seconds / 60:.1f} min | {path.name} |")
+                    f"{result.global_step} | {seconds / 60:.1f} min | {path.name} |"
+                    + (f" test MRR {result.test_metrics['both.realistic.mrr']:.3f} |" if args.test else ""))
     print(f"ablation of {args.config} ({' '.join(args.overrides) or 'no extra overrides'})")
     print("| variant | valid MRR | H@1 | H@10 | in beam | steps | wall | record |")
     print("|---|---|---|---|---|---|---|---|")
