@@ -385,43 +385,13 @@ def candidates_as_records(entities: np.ndarray, scores: np.ndarray, entity_ids: 
     return out
 
 
-def _entity(kg, value) -> int:
-    if isinstance(value, (int, np.integer)):
-        if not 0 <= int(value) < kg.num_entities:
-            raise KGT5MMError(f"entity id {value} outside 0..{kg.num_entities - 1}")
-        return int(value)
-    value = str(value)
-    try:
-        return int(kg.entity_index(value))
-    except KeyError:
-        pass
-    ids = {e: i for i, e in enumerate(kg.entity_ids)}
-    if value in ids:
-        return ids[value]
-    raise KGT5MMError(f"unknown entity {value!r}: neither an entity name nor an entity id")
+_DIRECTIONS = {None: False, "": False, "tail": False, "head": True, "inverse": True}
 
 
-def _relation(kg, value, direction: str | None) -> int:
-    R = kg.num_relations
-    if isinstance(value, (int, np.integer)):
-        q = int(value)
-        if not 0 <= q < 2 * R:
-            raise KGT5MMError(f"query relation {q} outside 0..{2 * R - 1}")
-    else:
-        text = str(value)
-        if text in kg.relation_ids:
-            q = kg.relation_ids.index(text)
-        elif text.lstrip("-").isdigit():
-            return _relation(kg, int(text), direction)
-        else:
-            raise KGT5MMError(f"unknown relation {text!r}; known: {list(kg.relation_ids)[:20]}")
-    if direction in (None, "", "tail"):
-        return q
-    if direction in ("head", "inverse"):
-        if q >= R:
-            raise KGT5MMError(f"query relation {q} is already inverse; direction 'head' not allowed")
-        return q + R
-    raise KGT5MMError(f"direction must be 'tail' or 'head', got {direction!r}")
+def _query_relation(kg, value, direction: str | None) -> int:
+    if direction not in _DIRECTIONS:
+        raise KGT5MMError(f"direction must be 'tail' or 'head', got {direction!r}")
+    return kg.resolve_query_relation(value, inverse=_DIRECTIONS[direction])
 
 
 def parse_queries(queries, kg) -> np.ndarray:
@@ -447,5 +417,5 @@ def parse_queries(queries, kg) -> np.ndarray:
         if len(row) not in (2, 3):
             raise KGT5MMError(f"a query is (entity, relation[, direction]), got {row!r}")
         direction = row[2] if len(row) == 3 else None
-        out.append((_entity(kg, row[0]), _relation(kg, row[1], direction), -1))
+        out.append((kg.resolve_entity(row[0]), _query_relation(kg, row[1], direction), -1))
     return np.asarray(out, dtype=np.int64).reshape(-1, 3)

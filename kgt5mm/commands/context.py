@@ -19,7 +19,7 @@ import dataclasses
 import sys
 from typing import Any
 
-__all__ = ["register", "resolve_entity", "resolve_relation", "tokenizer_counter"]
+__all__ = ["register", "tokenizer_counter"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,42 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--explain", action="store_true",
                       help="also print token count and included edges on stderr")
     show.set_defaults(handler=_show)
-
-
-def resolve_entity(kg: Any, value: str) -> int:
-    """Internal id of an entity given by unique name, external id or index."""
-    from kgt5mm.errors import KGT5MMError
-
-    if value in kg.entity_ids:
-        return kg.entity_ids.index(value)
-    try:
-        return kg.entity_index(value)
-    except KeyError:
-        pass
-    if value.isdigit() and int(value) < kg.num_entities:
-        return int(value)
-    raise KGT5MMError(f"unknown entity {value!r} in {kg.name} (not a name, id or index)")
-
-
-def resolve_relation(kg: Any, value: str, *, inverse: bool = False) -> int:
-    """Query relation ``q`` given by relation id, verbalization or index; ``inverse`` adds R."""
-    from kgt5mm.errors import KGT5MMError
-
-    if value in kg.relation_ids:
-        q = kg.relation_ids.index(value)
-    elif value in kg.relation_texts:
-        q = kg.relation_texts.index(value)
-    elif value.isdigit() and int(value) < kg.num_query_relations:
-        q = int(value)
-    else:
-        raise KGT5MMError(
-            f"unknown relation {value!r} in {kg.name}; relations: {list(kg.relation_ids)[:20]}"
-        )
-    if inverse:
-        if q >= kg.num_relations:
-            raise KGT5MMError(f"relation {value!r} is already inverse (q={q}); drop --inverse")
-        q += kg.num_relations
-    return q
 
 
 def tokenizer_counter(path: str):
@@ -125,8 +89,8 @@ def _show(args: argparse.Namespace) -> int:
     count = tokenizer_counter(args.tokenizer) if args.tokenizer else None
     captions = CaptionStore.from_files(args.captions, kg) if args.captions else None
     builder = ContextBuilder(kg, config, count_tokens=count, captions=captions)
-    entity = resolve_entity(kg, args.head)
-    q = resolve_relation(kg, args.relation, inverse=args.inverse)
+    entity = kg.resolve_entity(args.head)
+    q = kg.resolve_query_relation(args.relation, inverse=args.inverse)
     built = builder.select(entity, q, exclude_edge=args.exclude_edge, epoch=args.epoch)
     print(built.text)
     if args.explain:

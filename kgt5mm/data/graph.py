@@ -214,6 +214,66 @@ class KnowledgeGraph:
                 return i
         raise KeyError(f"{self.name}: no relation with id or text {relation!r}")
 
+    def resolve_entity(self, value: int | str) -> int:
+        """Internal id of an entity given the way a user types it.
+
+        Accepted, in this order: an ``int`` internal id; a unique surface name; an external
+        id (e.g. ``n02121808``); a string of digits as internal id. A string that is the name
+        of one entity and the external id of another is ambiguous and refused.
+
+        :raises KGT5MMError: naming the value when nothing (or two entities) match
+        """
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            if not 0 <= int(value) < self.num_entities:
+                raise KGT5MMError(f"{self.name}: entity {value} outside 0..{self.num_entities - 1}")
+            return int(value)
+        text = str(value)
+        by_name = self._names.get(text)
+        by_id = self._entity_id_index.get(text)
+        if by_name is not None and by_id is not None and by_name != by_id:
+            raise KGT5MMError(
+                f"{self.name}: {text!r} is the name of entity {by_name} and the id of entity "
+                f"{by_id}; pass the internal id instead"
+            )
+        for found in (by_name, by_id):
+            if found is not None:
+                return int(found)
+        if text.isdigit():
+            return self.resolve_entity(int(text))
+        raise KGT5MMError(f"{self.name}: unknown entity {text!r} (not a name, an id or an index)")
+
+    def resolve_query_relation(self, value: int | str, *, inverse: bool = False) -> int:
+        """Query relation ``q`` in ``[0, 2R)`` given the way a user types it.
+
+        Accepted: an ``int`` (or digit string) ``q``; an external relation id (e.g.
+        ``_hypernym``); a verbalization from :attr:`relation_texts` (an inverse wording gives
+        its ``q >= R``). ``inverse=True`` turns a forward relation into its inverse (``q + R``),
+        i.e. a head query.
+
+        :raises KGT5MMError: naming the value when nothing matches, or when ``inverse`` is
+            asked of a relation that is already inverse
+        """
+        R = self.num_relations
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            q = int(value)
+        elif str(value) in self._relation_id_index:
+            q = self._relation_id_index[str(value)]
+        elif str(value) in self.relation_texts:
+            q = self.relation_texts.index(str(value))
+        elif str(value).isdigit():
+            q = int(str(value))
+        else:
+            raise KGT5MMError(
+                f"{self.name}: unknown relation {str(value)!r}; relations: {list(self.relation_ids)[:20]}"
+            )
+        if not 0 <= q < 2 * R:
+            raise KGT5MMError(f"{self.name}: query relation {q} outside 0..{2 * R - 1}")
+        if inverse:
+            if q >= R:
+                raise KGT5MMError(f"{self.name}: relation {value!r} is already inverse (q={q})")
+            q += R
+        return q
+
     # ------------------------------------------------------------------ queries and indexes
     def queries(self, split: Split) -> np.ndarray:
         """All queries of a split: int64 ``(2n, 3)`` ``(entity, query_relation, answer)``.
