@@ -51,13 +51,24 @@ def check_not_empty(path: Path, count: int, what: str) -> None:
         raise DataFormatError(path, 1, f"{what} is empty (no records)", "")
 
 
-def id_map_from_rows(table: TableRows, *, key_column: int, index_column: int, what: str) -> IdMap:
+def id_map_from_rows(
+    table: TableRows,
+    *,
+    key_column: int,
+    index_column: int,
+    what: str,
+    size: int | None = None,
+    size_note: str = "",
+) -> IdMap:
     """Build an :class:`IdMap` from ``key<sep>index`` rows, checking every index.
 
-    Indices must be integers forming exactly ``0..n-1``; keys must be unique and non-empty.
+    Indices must be integers in ``0..n-1`` with no repeats; keys must be unique and non-empty.
+    ``n`` is the number of rows, or ``size`` when the file declares its own count (OpenKE);
+    then the caller checks that exactly ``size`` rows were read, and ``size_note`` (e.g.
+    ``" (count on line 1)"``) is appended to the out-of-range message.
     """
     path = table.path
-    n = len(table.rows)
+    n = len(table.rows) if size is None else size
     ids: list[str | None] = [None] * n
     seen_keys: dict[str, int] = {}
     for row, line in zip(table.rows, table.lines, strict=True):
@@ -71,7 +82,9 @@ def id_map_from_rows(table: TableRows, *, key_column: int, index_column: int, wh
                 path, line, f"{what} index is not an integer", raw_index
             ) from None
         if not 0 <= index < n:
-            raise DataFormatError(path, line, f"{what} index out of range 0..{n - 1}", raw_index)
+            raise DataFormatError(
+                path, line, f"{what} index out of range 0..{n - 1}{size_note}", raw_index
+            )
         if ids[index] is not None:
             raise DataFormatError(path, line, f"duplicate {what} index", raw_index)
         if key in seen_keys:

@@ -50,12 +50,19 @@ from kgt5mm.data.formats.common import (
     IdMap,
     check_not_empty,
     humanize_relation,
+    id_map_from_rows,
     index_rows,
     require_file,
 )
 from kgt5mm.data.graph import KnowledgeGraph
 from kgt5mm.data.names import disambiguate_names
-from kgt5mm.data.parsing import read_count_header, read_int_table, read_lines, read_table
+from kgt5mm.data.parsing import (
+    TableRows,
+    read_count_header,
+    read_int_table,
+    read_lines,
+    read_table,
+)
 from kgt5mm.errors import DataFormatError
 from kgt5mm.typing import (
     FICHA_ENTITY_MENTIONS,
@@ -84,9 +91,7 @@ def read_openke_id_map(path: Path, *, what: str) -> IdMap:
     require_file(path, f"{what}2id")
     lines = read_lines(path)
     count = read_count_header(path, lines)
-    ids: list[str | None] = [None] * count
-    first_line: dict[str, int] = {}
-    records = 0
+    table = TableRows(path=path, rows=[], lines=[])
     for number in range(2, len(lines) + 1):
         line = lines[number - 1]
         if not line.strip():
@@ -94,33 +99,16 @@ def read_openke_id_map(path: Path, *, what: str) -> IdMap:
         parts = line.rstrip().rsplit(None, 1)
         if len(parts) != 2:
             raise DataFormatError(path, number, f"expected '{what}<space or tab>index'", line)
-        key, raw_index = parts[0].strip(), parts[1]
-        try:
-            index = int(raw_index)
-        except ValueError:
-            raise DataFormatError(
-                path, number, f"{what} index is not an integer", raw_index
-            ) from None
-        if not 0 <= index < count:
-            raise DataFormatError(
-                path,
-                number,
-                f"{what} index out of range 0..{count - 1} (count on line 1)",
-                raw_index,
-            )
-        if ids[index] is not None:
-            raise DataFormatError(path, number, f"duplicate {what} index", raw_index)
-        if key in first_line:
-            raise DataFormatError(
-                path, number, f"duplicate {what} id (first on line {first_line[key]})", key
-            )
-        first_line[key] = number
-        ids[index] = key
-        records += 1
-    if records != count:
-        raise DataFormatError(path, 1, f"count says {count} but {records} {what}s follow", count)
+        table.rows.append([parts[0].strip(), parts[1]])
+        table.lines.append(number)
+    ids = id_map_from_rows(table, key_column=0, index_column=1, what=what, size=count,
+                           size_note=" (count on line 1)")
+    if len(table.rows) != count:
+        raise DataFormatError(
+            path, 1, f"count says {count} but {len(table.rows)} {what}s follow", count
+        )
     check_not_empty(path, count, f"{what}2id")
-    return IdMap([i for i in ids if i is not None])
+    return ids
 
 
 def swap_placeholders(template: str) -> str:
