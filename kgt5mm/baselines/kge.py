@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -195,8 +195,3 @@ def train_kge(kg, config: KGEConfig | None = None, *, progress: bool = True) -> 
     model.best_epoch = best_epoch  # type: ignore[attr-defined]
     model.best_valid_mrr = best_mrr  # type: ignore[attr-defined]
     return model
-
-
-def config_dict(config: KGEConfig) -> dict:
-    """The config as a plain dict (for benchmark records)."""
-    return asdict(config)
