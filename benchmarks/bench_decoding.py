@@ -3,7 +3,7 @@
 Run (each part can be run alone; all write a record under benchmarks/results/)::
 
     python benchmarks/bench_decoding.py ranking --sizes tiny small --queries 128 32
-    python benchmarks/bench_decoding.py scaling --entities 1000 10000 100000 1000000
+    python benchmarks/bench_decoding.py scaling --entities 1000 10000 100000 1000000 --name-length 4
     python benchmarks/bench_decoding.py build --entities 5000000
 
 - ``ranking``: top-10 constrained ranking on WN9-IMG test queries (real names, a SentencePiece
@@ -15,10 +15,13 @@ Run (each part can be run alone; all write a record under benchmarks/results/)::
   checks that both top-10 lists (entities and scores) are identical query by query. Our
   default pooling (every EOS continuation kept, used by ``kgt5mm evaluate``) is timed too and
   compared with generate's lists by exact teacher-forced scores.
-- ``scaling``: synthetic entity names (random token sequences of 1-6 tokens + EOS) from 1k to
-  1M entities; queries/s of top-10 ranking, time per beam-search step (the number of steps
-  depends on how the random model's beams meet the names, so it is reported too) and the
-  share of decoding time spent in trie operations (allowed edges, transitions, lookups).
+- ``scaling``: synthetic entity names (random token sequences + EOS) from 1k to 1M entities;
+  queries/s of top-10 ranking (sizes timed in interleaved rounds, median reported), time per
+  beam-search step and the share of decoding time spent in trie operations (allowed edges,
+  transitions, lookups). ``--name-length 4`` gives every name 4 tokens, so each size runs
+  the same decoder steps on the same live rows and only the trie's cost differs; with random
+  lengths (default 1-6) the step count depends on how the random model's beams meet the
+  names.
 - ``build``: build time and peak memory (tracemalloc) of the trie for N synthetic names.
 """
 
@@ -216,34 +219,70 @@ class _Timed:
 
 
 def run_scaling(args) -> dict:
+    """Queries/s vs number of names; sizes are timed in interleaved rounds, median per size.
+
+    With ``--name-length L`` every name has exactly ``L`` tokens + EOS, so every search runs
+    ``L + 1`` decoder steps on the same number of live rows whatever the number of names, and
+    the remaining difference between sizes is the trie's own cost. With random lengths
+    (``--min-length``/``--max-length``), the step count depends on how the random model's beams
+    meet the names and is reported per size.
+    """
     model = _model(args.size, args.vocab)
     torch.manual_seed(1)
     ids = torch.randint(2, args.vocab, (args.num_queries, args.source_len))
+    lo, hi = (args.name_length, args.name_length) if args.name_length else (args.min_length, args.max_length)
+    import kgt5mm.decoding.beam as beam_module
+
+    cut = {"s": 0.0}  # the wide-node cut is constraint work too: counted with the trie's share
+    original_cut = beam_module._row_best_candidates
+
+    def timed_cut(*a, **kw):
+        t = time.perf_counter()
+        out = original_cut(*a, **kw)
+        cut["s"] += time.perf_counter() - t
+        return out
+
+    beam_module._row_best_candidates = timed_cut
+    tries, timers = {}, {}
+    for n in args.entities:
+        names = synthetic_names(n, args.vocab, min_len=lo, max_len=hi)
+        tries[n] = EntityTrie.from_sequences(names, vocab_size=args.vocab, eos_token_id=1, pad_token_id=0)
+        timers[n] = _Timed(tries[n])
+        constrained_beam_search(model, tries[n], input_ids=ids[: args.batch_size], num_beams=10)  # warm
+    runs: dict[int, list[dict]] = {n: [] for n in args.entities}
+    for _round in range(args.repeats):
+        for n in args.entities:
+            timer = timers[n]
+            timer.total, timer.steps, cut["s"] = 0.0, 0, 0.0
+            t0 = time.perf_counter()
+            for start in range(0, len(ids), args.batch_size):
+                constrained_beam_search(model, tries[n], input_ids=ids[start:start + args.batch_size],
+                                        num_beams=10, top_k=10)
+            elapsed = time.perf_counter() - t0
+            runs[n].append({"elapsed": elapsed, "trie_s": timer.total + cut["s"], "steps": timer.steps})
     figures = {}
     for n in args.entities:
-        names = synthetic_names(n, args.vocab)
-        trie = EntityTrie.from_sequences(names, vocab_size=args.vocab, eos_token_id=1, pad_token_id=0)
-        timer = _Timed(trie)
-        constrained_beam_search(model, trie, input_ids=ids[: args.batch_size], num_beams=10)  # warm
-        timer.total, timer.steps = 0.0, 0
-        t0 = time.perf_counter()
-        for start in range(0, len(ids), args.batch_size):
-            constrained_beam_search(model, trie, input_ids=ids[start:start + args.batch_size],
-                                    num_beams=10, top_k=10)
-        elapsed = time.perf_counter() - t0
-        figures[str(n)] = {"queries_per_s": len(ids) / elapsed, "trie_share": timer.total / elapsed,
-                           "steps": timer.steps, "ms_per_step": 1000 * elapsed / max(timer.steps, 1),
-                           "nodes": trie.num_nodes}
+        elapsed = [r["elapsed"] for r in runs[n]]
+        mid = runs[n][int(np.argsort(elapsed)[len(elapsed) // 2])]
+        figures[str(n)] = {
+            "queries_per_s": len(ids) / mid["elapsed"],
+            "queries_per_s_all_rounds": [len(ids) / e for e in elapsed],
+            "trie_share": mid["trie_s"] / mid["elapsed"], "steps": mid["steps"],
+            "ms_per_step": 1000 * mid["elapsed"] / max(mid["steps"], 1),
+            "nodes": tries[n].num_nodes,
+        }
         print(n, figures[str(n)], flush=True)
     qps = [f["queries_per_s"] for f in figures.values()]
     step = [f["ms_per_step"] for f in figures.values()]
     summary = {"per_size": figures, "max_over_min_qps": max(qps) / min(qps),
                "max_over_min_ms_per_step": max(step) / min(step),
                "max_trie_share": max(f["trie_share"] for f in figures.values())}
+    print({k: v for k, v in summary.items() if k != "per_size"}, flush=True)
     write_record("bench_decoding_scaling", dataset="synthetic names", split=None,
                  model_size=args.size, figures=summary,
-                 extra={"vocab": args.vocab, "queries": args.num_queries,
-                        "batch_size": args.batch_size, "threads": torch.get_num_threads()})
+                 extra={"vocab": args.vocab, "queries": args.num_queries, "repeats": args.repeats,
+                        "name_tokens": [lo, hi], "batch_size": args.batch_size,
+                        "threads": torch.get_num_threads()})
     return summary
 
 
@@ -284,6 +323,12 @@ def main(argv=None) -> int:
     s.add_argument("--num-queries", type=int, default=128, help="queries per size")
     s.add_argument("--batch-size", type=int, default=32, help="queries per batch")
     s.add_argument("--source-len", type=int, default=64, help="source tokens per query")
+    s.add_argument("--name-length", type=int, default=None,
+                   help="every name has exactly this many tokens (+ EOS): equal decoder work per size")
+    s.add_argument("--min-length", type=int, default=1, help="shortest random name (tokens)")
+    s.add_argument("--max-length", type=int, default=6, help="longest random name (tokens)")
+    s.add_argument("--repeats", type=int, default=3,
+                   help="interleaved timing rounds over all sizes; the median round is reported")
     s.set_defaults(func=run_scaling)
     b = sub.add_parser("build", help="trie build time and memory")
     b.add_argument("--entities", nargs="+", type=int, default=[5_000_000])

@@ -123,3 +123,33 @@ def test_prefix_names_stay_valid_answers():
     assert sorted(beam.entities[0].tolist()) == [0, 1, 2, 3]
     torch.testing.assert_close(beam.scores, exact.sort(dim=1, descending=True).values, atol=1e-5, rtol=0)
     assert np.isfinite(beam.scores.numpy()).all()
+
+
+def test_wide_trie_nodes_cut_to_each_rows_best_children_change_nothing(monkeypatch):
+    """The per-row top-k cut on wide nodes returns exactly the unreduced search's results."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from kgt5mm.decoding import beam as beam_module
+
+    torch.manual_seed(0)
+    vocab = 300
+    config = T5Config(vocab_size=vocab, d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1,
+                      num_heads=2, d_kv=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model = T5ForConditionalGeneration(config).eval()
+    rng = np.random.default_rng(0)
+    # wide root (~250 first tokens), prefix names (one-token names that start longer ones)
+    seqs = {tuple(rng.integers(2, vocab, size=int(rng.integers(1, 4))).tolist()) + (1,)
+            for _ in range(600)}
+    seqs = sorted(seqs)
+    trie = EntityTrie.from_sequences(seqs, vocab_size=vocab, eos_token_id=1, pad_token_id=0)
+    ids = torch.randint(2, vocab, (7, 9))
+    calls = []
+    original = beam_module._row_best_candidates
+    monkeypatch.setattr(beam_module, "_row_best_candidates",
+                        lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    cut = constrained_beam_search(model, trie, input_ids=ids, num_beams=5, top_k=8)
+    assert calls, "the wide-node path must run on this trie"
+    monkeypatch.setattr(beam_module, "_WIDE", 10**9)
+    full = constrained_beam_search(model, trie, input_ids=ids, num_beams=5, top_k=8)
+    assert cut.entities.tolist() == full.entities.tolist()
+    torch.testing.assert_close(cut.scores, full.scores, atol=0, rtol=0)

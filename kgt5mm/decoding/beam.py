@@ -91,6 +91,48 @@ def _first_step(model, hidden, attention_mask, start: int):
     return out.logits[:, -1].float(), out.past_key_values
 
 
+# When the rows have more than _WIDE * num_beams allowed children each on average, and at least
+# 1/_DENSE of the (rows, vocabulary) grid is allowed (wide nodes, e.g. the root of a large
+# trie), each row is first cut to its own best num_beams children (+ its EOS edge) with a dense
+# top-k (see _row_best_candidates); sparser steps sort the allowed candidates directly, which
+# is cheaper there.
+_WIDE = 4
+_DENSE = 8
+
+
+def _row_best_candidates(trie, logits, states, k: int):
+    """Allowed ``(row, edge)`` pairs cut to each row's ``k`` best children plus its EOS edge.
+
+    Exact for the search: a query keeps at most ``k`` open hypotheses, so a continuation that is
+    not among the ``k`` best of its own row can never be kept, and each row has at most one EOS
+    edge, which is always kept. Wide trie nodes (the root of a large trie has up to ``V``
+    children) then cost a dense mask built once per distinct state and one ``topk`` over the
+    logits the decoder computed anyway, instead of enumerating and sorting every allowed child
+    of every row: the per-step cost stops growing with the number of names.
+    Returns the pairs in ``(row, edge)`` order, like :meth:`EntityTrie.allowed_edges`.
+    """
+    t = trie.to(logits.device)
+    n_rows, vocab = logits.shape
+    uniq, inverse = torch.unique(states, return_inverse=True)
+    u_rows, u_edges = trie.allowed_edges(uniq)
+    toks = t["edge_token"][u_edges].long()
+    is_eos = toks == trie.eos_token_id
+    allowed = torch.zeros(len(uniq), vocab, dtype=torch.bool, device=logits.device)
+    allowed[u_rows[~is_eos], toks[~is_eos]] = True
+    top_v, top_t = logits.masked_fill(~allowed[inverse], NEG_INF).topk(min(k, vocab), dim=1)
+    found = torch.isfinite(top_v)
+    best_rows = torch.arange(n_rows, device=logits.device).unsqueeze(1).expand_as(top_t)[found]
+    best_edges = torch.searchsorted(t["edge_key"], states[best_rows] * trie.vocab_size + top_t[found])
+    eos_edge = torch.full((len(uniq),), -1, dtype=torch.long, device=logits.device)
+    eos_edge[u_rows[is_eos]] = u_edges[is_eos]
+    row_eos = eos_edge[inverse]
+    eos_rows = torch.nonzero(row_eos >= 0).squeeze(1)
+    rows = torch.cat([best_rows, eos_rows])
+    edges = torch.cat([best_edges, row_eos[eos_rows]])
+    order = torch.argsort(rows * len(t["edge_key"]) + edges)
+    return rows[order], edges[order]
+
+
 def _check_vocab(trie: EntityTrie, vocab: int) -> None:
     if trie.vocab_size != vocab:
         raise KGT5MMError(
@@ -151,7 +193,11 @@ def constrained_beam_search(
         # Sparse candidates: only the allowed (row, token) pairs, scored with log_softmax over
         # the full vocabulary (logit - logsumexp), no renormalization over allowed tokens.
         lse = torch.logsumexp(logits, dim=-1)
-        rows, edges = trie.allowed_edges(states)
+        n_cand = int(trie.num_children(states).sum())
+        if n_cand > _WIDE * k * len(states) and _DENSE * n_cand > logits.numel():
+            rows, edges = _row_best_candidates(trie, logits, states, k)
+        else:
+            rows, edges = trie.allowed_edges(states)
         toks = edge_token[edges].long()
         scores = row_scores[rows] + (logits[rows, toks] - lse[rows])
         query = row_query[rows]

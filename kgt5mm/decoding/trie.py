@@ -258,6 +258,11 @@ class EntityTrie:
         """``(n,)`` long tensor of root states."""
         return torch.zeros(n, dtype=torch.long, device=device)
 
+    def num_children(self, states: torch.Tensor) -> torch.Tensor:
+        """``(n,)`` number of allowed next tokens (edges) of each state; 0 on terminal/dead states."""
+        indptr = self.to(states.device)["indptr"]
+        return (indptr[states + 1] - indptr[states]).long()
+
     def allowed_edges(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """All allowed ``(row, edge)`` pairs for ``states`` ``(n,)``.
 
