@@ -153,3 +153,21 @@ def test_wide_trie_nodes_cut_to_each_rows_best_children_change_nothing(monkeypat
     full = constrained_beam_search(model, trie, input_ids=ids, num_beams=5, top_k=8)
     assert cut.entities.tolist() == full.entities.tolist()
     torch.testing.assert_close(cut.scores, full.scores, atol=0, rtol=0)
+
+
+def test_grouped_cross_attention_equals_the_generic_cache_path(setup, encoded, monkeypatch):
+    """T5 fast path (per-query cross-attention keys/values) == copying them to every beam row."""
+    from kgt5mm.decoding import beam as beam_module
+
+    queries, enc = encoded
+    assert (enc["attention_mask"] == 0).any(), "padded sources exercise the key mask"
+    trie = build_trie(setup.model, setup.tokenizer, setup.kg.entity_names)
+    assert beam_module._GroupedCrossAttention.supports(setup.model)
+    kwargs = dict(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], num_beams=4, top_k=6)
+    fast = constrained_beam_search(setup.model, trie, **kwargs)
+    monkeypatch.setattr(beam_module._GroupedCrossAttention, "supports", classmethod(lambda cls, m: False))
+    generic = constrained_beam_search(setup.model, trie, **kwargs)
+    assert fast.entities.tolist() == generic.entities.tolist()
+    torch.testing.assert_close(fast.scores, generic.scores, atol=1e-5, rtol=0)
+    # the modules are restored: a plain forward still works and matches
+    assert "forward" not in vars(setup.model.decoder.block[0].layer[1].EncDecAttention)

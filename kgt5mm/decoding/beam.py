@@ -133,6 +133,80 @@ def _row_best_candidates(trie, logits, states, k: int):
     return rows[order], edges[order]
 
 
+class _GroupedCrossAttention:
+    """T5 cross-attention over per-query keys/values for ragged beam rows (a context manager).
+
+    Every beam of a query attends to the same encoder keys/values. The generic path copies
+    them out to each live row (``reorder_cache``) whenever the rows change, which on a t5-small
+    shape is about a sixth of the decoding time. Inside this context the cross-attention
+    modules of a T5/mT5 decoder instead read the cache's per-query ``(B, H, S, d)`` tensors and
+    run one attention call per step with each query's beams stacked as its attention queries:
+    the same arithmetic per row, no copy. Other architectures keep the generic path
+    (:meth:`supports` is false).
+    """
+
+    _CLASSES = {"T5Attention", "MT5Attention"}
+
+    def __init__(self, model, key_mask: torch.Tensor) -> None:
+        self.modules = self.cross_modules(model)
+        # additive (B, 1, 1, S) mask over each query's source tokens
+        self.bias = torch.zeros(key_mask.shape, dtype=torch.float32, device=key_mask.device)
+        self.bias = self.bias.masked_fill(key_mask == 0, torch.finfo(torch.float32).min)[:, None, None, :]
+        self.row_query = self.row_slot = None
+        self.width = 0
+
+    @classmethod
+    def cross_modules(cls, model) -> list | None:
+        decoder = getattr(model, "decoder", None)
+        blocks = getattr(decoder, "block", None)
+        if blocks is None:
+            return None
+        try:
+            modules = [block.layer[1].EncDecAttention for block in blocks]
+        except (AttributeError, IndexError):
+            return None
+        if not all(type(m).__name__ in cls._CLASSES and m.layer_idx is not None for m in modules):
+            return None
+        return modules
+
+    @classmethod
+    def supports(cls, model) -> bool:
+        return cls.cross_modules(model) is not None
+
+    def set_rows(self, row_query: torch.Tensor, num_queries: int) -> None:
+        """Rows are sorted by query; each row gets a slot within its query's group."""
+        counts = torch.bincount(row_query, minlength=num_queries)
+        start = torch.cumsum(counts, 0) - counts
+        self.row_query = row_query
+        self.row_slot = torch.arange(len(row_query), device=row_query.device) - start[row_query]
+        self.width = int(counts.max())
+
+    def _forward(self, module, hidden_states, mask=None, key_value_states=None,
+                 position_bias=None, past_key_values=None, **kwargs):
+        layer = past_key_values.cross_attention_cache.layers[module.layer_idx]
+        keys, values = layer.keys, layer.values  # (B, H, S, d): per query, never reordered
+        rows = hidden_states.shape[0]
+        heads, dim = module.n_heads, module.key_value_proj_dim
+        q = module.q(hidden_states).view(rows, heads, dim)
+        grouped = q.new_zeros(keys.shape[0], self.width, heads, dim)
+        grouped[self.row_query, self.row_slot] = q
+        out = torch.nn.functional.scaled_dot_product_attention(
+            grouped.transpose(1, 2), keys, values, attn_mask=self.bias.to(q.dtype),
+            scale=module.scaling,
+        )
+        out = out.transpose(1, 2)[self.row_query, self.row_slot].reshape(rows, 1, heads * dim)
+        return module.o(out), position_bias, None
+
+    def __enter__(self):
+        for module in self.modules:
+            module.forward = lambda *a, _m=module, **kw: self._forward(_m, *a, **kw)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for module in self.modules:
+            del module.forward  # back to the class's forward
+
+
 def _check_vocab(trie: EntityTrie, vocab: int) -> None:
     if trie.vocab_size != vocab:
         raise KGT5MMError(
@@ -188,6 +262,8 @@ def constrained_beam_search(
     states = trie.root_states(batch, device)
     row_scores = torch.zeros(batch, device=device)
     hidden_q, mask_q = hidden, attention_mask  # per query (B rows)
+    grouped = (_GroupedCrossAttention(model, attention_mask)
+               if _GroupedCrossAttention.supports(model) else None)
     k = num_beams
     for _step in range(trie.max_length + 1):
         # Sparse candidates: only the allowed (row, token) pairs, scored with log_softmax over
@@ -238,20 +314,30 @@ def constrained_beam_search(
         states = edges[keep] + 1
         tokens = toks[keep]
         row_scores = scores[keep]
-        if _step == 0:
-            cache.reorder_cache(src)  # self and cross attention: B rows -> live rows
+        cache.self_attention_cache.reorder_cache(src)
+        if grouped is not None:
+            # cross-attention keys/values stay per query (B rows): see _GroupedCrossAttention
+            grouped.set_rows(new_query, batch)
+            with grouped:
+                out = model(
+                    # only its shape is read: keys/values come from the filled cache
+                    encoder_outputs=BaseModelOutput(
+                        last_hidden_state=hidden_q[:1].expand(len(new_query), -1, -1)),
+                    decoder_input_ids=tokens.unsqueeze(1),
+                    past_key_values=cache,
+                    use_cache=True,
+                )
         else:
-            cache.self_attention_cache.reorder_cache(src)
-            if len(new_query) != len(row_query) or not bool((new_query == row_query).all()):
+            if _step == 0 or len(new_query) != len(row_query) or not bool((new_query == row_query).all()):
                 cache.cross_attention_cache.reorder_cache(src)  # beams of a query share it
+            out = model(
+                encoder_outputs=BaseModelOutput(last_hidden_state=hidden_q.index_select(0, new_query)),
+                attention_mask=mask_q.index_select(0, new_query),
+                decoder_input_ids=tokens.unsqueeze(1),
+                past_key_values=cache,
+                use_cache=True,
+            )
         row_query = new_query
-        out = model(
-            encoder_outputs=BaseModelOutput(last_hidden_state=hidden_q.index_select(0, row_query)),
-            attention_mask=mask_q.index_select(0, row_query),
-            decoder_input_ids=tokens.unsqueeze(1),
-            past_key_values=cache,
-            use_cache=True,
-        )
         cache = out.past_key_values
         logits = out.logits[:, -1].float()
     return BeamResult(entities=pool_entities, scores=pool_scores)
