@@ -8,11 +8,15 @@ against :func:`score_all_entities`, the ground truth on small graphs.
 
 Implementation notes:
 
-- the encoder runs once per batch; the first decoder step runs on ``B`` rows and its
-  key/value cache (self- and cross-attention) is then indexed out to the live beam rows, so
-  the cross-attention keys/values are computed once per query, not once per beam;
+- the encoder runs once per batch; the first decoder step runs on ``B`` rows, so the
+  cross-attention keys/values are computed once per query, not once per beam. On T5/mT5 they
+  also stay per query: the decoder's cross-attention reads them grouped by query
+  (:class:`_GroupedCrossAttention`) instead of copying them out to every beam row; other
+  encoder-decoders get them indexed out to the live rows when the rows change;
 - candidates are sparse: only the trie's allowed ``(row, token)`` pairs are scored
-  (``logit - logsumexp(logits)``) and ranked per query with two stable sorts;
+  (``logit - logsumexp(logits)``) and ranked per query with two stable sorts. Steps on wide
+  trie nodes (the root of a large trie) first cut each row to its own ``num_beams`` best
+  children with a dense top-k, so the cost per step does not grow with the number of names;
 - beams are ragged: one decoder row per live hypothesis (``row_query`` maps rows to queries).
   A hypothesis is dropped as soon as it cannot beat its query's ``top_k``-th finished score
   (log-probabilities only decrease as a sequence grows), so finished queries and hopeless
