@@ -171,3 +171,22 @@ def test_grouped_cross_attention_equals_the_generic_cache_path(setup, encoded, m
     torch.testing.assert_close(fast.scores, generic.scores, atol=1e-5, rtol=0)
     # the modules are restored: a plain forward still works and matches
     assert "forward" not in vars(setup.model.decoder.block[0].layer[1].EncDecAttention)
+
+
+def test_per_query_beam_widths_equal_separate_runs_at_each_width(setup, encoded):
+    """A (B,) num_beams/top_k tensor gives each query the result of a run at its own width."""
+    queries, enc = encoded
+    trie = build_trie(setup.model, setup.tokenizer, setup.kg.entity_names)
+    n = min(12, len(queries))
+    ids, mask = enc["input_ids"][:n], enc["attention_mask"][:n]
+    widths = torch.tensor([2, 5, 9, 3] * 3)[:n]
+    mixed = constrained_beam_search(setup.model, trie, input_ids=ids, attention_mask=mask,
+                                    num_beams=widths, top_k=widths + 1)
+    assert mixed.entities.shape == (n, int(widths.max()) + 1)
+    for w in widths.unique().tolist():
+        alone = constrained_beam_search(setup.model, trie, input_ids=ids, attention_mask=mask,
+                                        num_beams=w, top_k=w + 1)
+        for b in torch.nonzero(widths == w).squeeze(1).tolist():
+            assert mixed.entities[b, : w + 1].tolist() == alone.entities[b].tolist()
+            torch.testing.assert_close(mixed.scores[b, : w + 1], alone.scores[b], atol=1e-5, rtol=0)
+            assert (mixed.entities[b, w + 1:] == -1).all()

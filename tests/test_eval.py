@@ -62,6 +62,43 @@ def test_narrow_beam_ranks_bound_the_exact_ranks(setup):
     assert (exact.ranks.pessimistic[out] <= r.pessimistic[out]).all()
 
 
+def test_filter_aware_beams_leave_top_k_candidates_after_filtering(setup):
+    from collections import defaultdict
+
+    from kgt5mm.evaluation import query_beam_widths
+
+    kg = setup.kg
+    R = kg.num_relations
+    answers = defaultdict(set)  # independent of FilterIndex: straight from the triples
+    for split in ("train", "valid", "test"):
+        for h, r, t in kg.splits[split].tolist():
+            answers[(h, r)].add(t)
+            answers[(t, r + R)].add(h)
+    queries = kg.queries("test")
+    config = EvalConfig(num_beams=3, top_k=4, filter_aware_beams=True, max_beams=6, batch_size=8)
+    beams, topk = query_beam_widths(kg, queries, config)
+    others = np.array([len(answers[(e, q)] - {t}) for e, q, t in queries.tolist()])
+    assert others.max() > 3, "the tiny graph must have a query with several known answers"
+    np.testing.assert_array_equal(beams, np.minimum(3 + others, 6))
+    np.testing.assert_array_equal(topk, beams + 1)
+    plain = EvalConfig(num_beams=3, top_k=4, batch_size=8)
+    np.testing.assert_array_equal(query_beam_widths(kg, queries, plain)[0], 3)
+
+    wide = evaluate(setup.model, setup.tokenizer, kg, setup.builder, split="test", config=config)
+    narrow = evaluate(setup.model, setup.tokenizer, kg, setup.builder, split="test", config=plain)
+    exact = evaluate(setup.model, setup.tokenizer, kg, setup.builder, split="test",
+                     config=EvalConfig(exhaustive=True))
+    ents = wide.predictions.entities
+    for i, (e, q, t) in enumerate(queries.tolist()):
+        found = [x for x in ents[i] if x >= 0]
+        unfiltered = [x for x in found if x == t or x not in answers[(e, q)]]
+        if beams[i] - 3 == others[i]:  # not capped: top_k candidates survive filtering
+            assert len(unfiltered) >= min(4, kg.num_entities - others[i])
+    r = wide.ranks
+    assert (r.optimistic[r.in_beam] <= exact.ranks.optimistic[r.in_beam]).all()
+    assert r.in_beam.mean() >= narrow.ranks.in_beam.mean()
+
+
 def test_outputs_metrics_json_table_and_plot(setup, tmp_path):
     result = evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="valid",
                       config=EvalConfig(num_beams=4, top_k=4, max_queries=20, seed=3))

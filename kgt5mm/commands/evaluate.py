@@ -5,6 +5,7 @@
     kgt5mm evaluate checkpoints/wn9_img_cpu/model --split test --num-beams 10
     kgt5mm evaluate user/kgt5mm-wn9-img --dataset wn9_img --output-dir eval_test
     kgt5mm evaluate MODEL --exhaustive --dataset wn9_img_tiny      # exact, small graphs
+    kgt5mm evaluate MODEL --filter-aware-beams                     # room for known answers
     accelerate launch -m kgt5mm.cli evaluate MODEL --split test     # sharded over processes
 
 Writes ``metrics.json`` (flat metric keys, per-relation rows, ranks per query),
@@ -45,6 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="split to evaluate")
     parser.add_argument("--exhaustive", action="store_true",
                         help="score every entity by teacher forcing (exact; small graphs)")
+    parser.add_argument("--filter-aware-beams", action="store_true",
+                        help="give each query as many extra beams (and candidates) as it has "
+                             "other known answers, which filtering removes (up to --max-beams)")
+    parser.add_argument("--max-beams", type=int, default=64,
+                        help="largest widened beam with --filter-aware-beams")
     parser.add_argument("--max-queries", type=int, default=None,
                         help="evaluate a seeded random subset of this many queries")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --max-queries subset")
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     model, kg, accelerator = load_for_command(args)
     config = EvalConfig(num_beams=args.num_beams or args.top_k, top_k=args.top_k,
                         batch_size=args.batch_size, exhaustive=args.exhaustive,
+                        filter_aware_beams=args.filter_aware_beams, max_beams=args.max_beams,
                         max_queries=args.max_queries, seed=args.seed)
     result = model.evaluate(split=args.split, kg=kg, config=config, accelerator=accelerator)
     if accelerator.is_main_process:

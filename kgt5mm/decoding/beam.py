@@ -225,8 +225,8 @@ def constrained_beam_search(
     *,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
-    num_beams: int = 10,
-    top_k: int | None = None,
+    num_beams: int | torch.Tensor = 10,
+    top_k: int | torch.Tensor | None = None,
     eos_within_top_beams: bool = False,
 ) -> BeamResult:
     """Top-``top_k`` entities per source by trie-constrained beam search.
@@ -235,23 +235,28 @@ def constrained_beam_search(
     :param trie: entity trie whose ``vocab_size`` equals the model's logit dimension
     :param input_ids: ``(B, S)`` source token ids
     :param attention_mask: ``(B, S)`` source mask (default: all ones)
-    :param num_beams: open hypotheses kept per query at each step
+    :param num_beams: open hypotheses kept per query at each step; an int, or a ``(B,)``
+        tensor giving each query its own width (queries never compete for beams)
     :param top_k: finished entities returned per query (default ``num_beams``); may exceed
-        ``num_beams`` (finished entities are pooled separately from open beams)
+        ``num_beams`` (finished entities are pooled separately from open beams); an int or a
+        ``(B,)`` tensor
     :param eos_within_top_beams: transformers-compatible pooling: an EOS continuation is kept
         only when it ranks among the step's ``num_beams`` best candidates (as in
         ``model.generate``). The default keeps every EOS continuation, which never finds a
         worse top-k (used by the benchmark to check identical outputs against ``generate``)
-    :returns: :class:`BeamResult` with ``(B, top_k)`` entities and scores, best first
+    :returns: :class:`BeamResult` with ``(B, max(top_k))`` entities and scores, best first
+        (``-1`` / ``-inf`` past a query's own ``top_k``)
     """
     model = unwrap_seq2seq(model)
-    top_k = num_beams if top_k is None else int(top_k)
-    if num_beams < 1 or top_k < 1:
-        raise KGT5MMError(f"num_beams and top_k must be >= 1, got {num_beams}, {top_k}")
     device = input_ids.device
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
     batch = input_ids.shape[0]
+    beams_q = torch.as_tensor(num_beams, dtype=torch.long, device=device).expand(batch)
+    topk_q = beams_q if top_k is None else torch.as_tensor(top_k, dtype=torch.long, device=device).expand(batch)
+    if batch and (int(beams_q.min()) < 1 or int(topk_q.min()) < 1):
+        raise KGT5MMError(f"num_beams and top_k must be >= 1, got {num_beams}, {top_k}")
+    top_k = int(topk_q.max()) if batch else 1
     eos = trie.eos_token_id
     hidden = _encode(model, input_ids, attention_mask)
     logits, cache = _first_step(model, hidden, attention_mask, _decoder_start(model))
@@ -268,7 +273,7 @@ def constrained_beam_search(
     hidden_q, mask_q = hidden, attention_mask  # per query (B rows)
     grouped = (_GroupedCrossAttention(model, attention_mask)
                if _GroupedCrossAttention.supports(model) else None)
-    k = num_beams
+    k = int(beams_q.max()) if batch else 1  # the widest query's beam
     for _step in range(trie.max_length + 1):
         # Sparse candidates: only the allowed (row, token) pairs, scored with log_softmax over
         # the full vocabulary (logit - logsumexp), no renormalization over allowed tokens.
@@ -293,7 +298,7 @@ def constrained_beam_search(
         before = torch.cumsum(not_eos, 0) - not_eos  # open candidates before this one
         rank_open = before - before[seg_start[query]] if len(query) else before
         # Finished hypotheses (EOS): each is a distinct entity; pooled per query.
-        take = is_eos & (rank_all < num_beams) if eos_within_top_beams else is_eos
+        take = is_eos & (rank_all < beams_q[query]) if eos_within_top_beams else is_eos
         if bool(take.any()):
             fq, fs = query[take], scores[take]
             fe = node_entity[edges[take] + 1].long()
@@ -309,8 +314,9 @@ def constrained_beam_search(
             pool_entities = merged_e.gather(1, best_i)
         # Open hypotheses: the best num_beams non-EOS continuations per query that can still
         # beat the query's top_k-th finished score (log-probabilities only decrease).
-        kth = pool_scores[:, -1]
-        keep = ~is_eos & (rank_open < k) & ~(scores < kth[query]) & torch.isfinite(scores)
+        kth = pool_scores.gather(1, (topk_q - 1).unsqueeze(1)).squeeze(1)
+        keep = (~is_eos & (rank_open < beams_q[query]) & ~(scores < kth[query])
+                & torch.isfinite(scores))
         if not bool(keep.any()):
             break
         src = rows[keep]
@@ -344,7 +350,9 @@ def constrained_beam_search(
         row_query = new_query
         cache = out.past_key_values
         logits = out.logits[:, -1].float()
-    return BeamResult(entities=pool_entities, scores=pool_scores)
+    beyond = torch.arange(top_k, device=device).unsqueeze(0) >= topk_q.unsqueeze(1)
+    return BeamResult(entities=pool_entities.masked_fill(beyond, -1),
+                      scores=pool_scores.masked_fill(beyond, NEG_INF))
 
 
 @torch.inference_mode()

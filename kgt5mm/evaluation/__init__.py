@@ -17,7 +17,9 @@ from kgt5mm.evaluation.evaluator import (
     Predictions,
     build_trie,
     evaluate,
+    other_known_answers,
     predict_candidates,
+    query_beam_widths,
     select_queries,
 )
 from kgt5mm.evaluation.metrics import (
@@ -54,7 +56,9 @@ __all__ = [
     "hits_at_k",
     "mean_rank",
     "mean_reciprocal_rank",
+    "other_known_answers",
     "predict_candidates",
+    "query_beam_widths",
     "rank_from_scores",
     "ranks_from_beams",
     "select_queries",

@@ -67,6 +67,16 @@ class EvalConfig:
         metadata=_help("finished candidates kept per query and ranked (>= 10 for Hits@10)"),
     )
     batch_size: int = field(default=32, metadata=_help("queries decoded together"))
+    filter_aware_beams: bool = field(
+        default=False,
+        metadata=_help(
+            "widen each query's beam and top_k by its number of other known answers (the ones "
+            "filtered ranking removes), up to max_beams, so that top_k candidates survive filtering"
+        ),
+    )
+    max_beams: int = field(
+        default=64, metadata=_help("largest beam of a query widened by filter_aware_beams")
+    )
     exhaustive: bool = field(
         default=False,
         metadata=_help("score every entity by teacher forcing (exact; small graphs only)"),
@@ -85,7 +95,7 @@ class EvalConfig:
 
     def validate(self, prefix: str = "eval") -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
-        for name in ("num_beams", "top_k", "batch_size", "exhaustive_rows"):
+        for name in ("num_beams", "top_k", "batch_size", "exhaustive_rows", "max_beams"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{prefix}.{name} must be a positive integer, got {value!r}")
@@ -272,6 +282,32 @@ def _progress(total: int, accelerator, desc: str):
     return tqdm(total=total, desc=desc, disable=not main or total == 0, leave=False)
 
 
+def other_known_answers(kg, queries: np.ndarray) -> np.ndarray:
+    """``(n,)`` number of known answers of each query ``(entity, query_relation, answer)`` over
+    train/valid/test, not counting the query's own answer (all of them where it is ``-1``)."""
+    fi = kg.filter_index
+    return np.array([
+        len(a) - int(t >= 0 and bool(np.isin(t, a)))
+        for a, t in ((fi.answers(int(e), int(q)), int(t)) for e, q, t in queries)
+    ], dtype=np.int64)
+
+
+def query_beam_widths(kg, queries: np.ndarray, config: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query ``(num_beams, top_k)``: the config's, or widened by ``filter_aware_beams``.
+
+    With ``filter_aware_beams`` a query with ``m`` other known answers gets ``m`` more beams and
+    ``m`` more returned candidates (at most ``max_beams`` beams): filtering removes up to ``m``
+    of them, so ``top_k`` ranked candidates remain, as with an answer-free query.
+    """
+    n = len(queries)
+    beams = np.full(n, config.num_beams, dtype=np.int64)
+    if config.filter_aware_beams and n:
+        extra = other_known_answers(kg, queries)
+        beams = np.minimum(beams + extra, max(config.max_beams, config.num_beams))
+    topk = config.top_k + (beams - config.num_beams)
+    return beams, topk
+
+
 def predict_candidates(
     model: torch.nn.Module,
     tokenizer,
@@ -299,7 +335,8 @@ def predict_candidates(
     world = accelerator.num_processes if accelerator is not None else 1
     rank = accelerator.process_index if accelerator is not None else 0
     shard = np.array_split(np.arange(len(queries)), world)[rank]
-    k = config.top_k
+    beams_q, topk_q = query_beam_widths(kg, queries, config)
+    k = int(topk_q.max()) if len(topk_q) else config.top_k
     ent_out = np.full((len(shard), k), -1, dtype=np.int64)
     score_out = np.full((len(shard), k), -np.inf, dtype=np.float32)
     full_out = np.zeros((len(shard), kg.num_entities), dtype=np.float32) if config.exhaustive else None
@@ -323,8 +360,11 @@ def predict_candidates(
                 top_s, top_e = scores.topk(min(k, scores.shape[1]), dim=1)
                 full_out[idx] = scores.cpu().numpy()
             else:
-                result = constrained_beam_search(inner, trie, input_ids=ids, attention_mask=mask,
-                                                 num_beams=config.num_beams, top_k=k)
+                sel = shard[idx]
+                result = constrained_beam_search(
+                    inner, trie, input_ids=ids, attention_mask=mask,
+                    num_beams=torch.from_numpy(beams_q[sel]).to(device),
+                    top_k=torch.from_numpy(topk_q[sel]).to(device))
                 top_s, top_e = result.scores, result.entities
             ent_out[idx, : top_e.shape[1]] = top_e.cpu().numpy()
             score_out[idx, : top_s.shape[1]] = top_s.float().cpu().numpy()
@@ -389,10 +429,7 @@ def evaluate(
                                  filter_mask(queries, fi, num_ent), query_relations=queries[:, 1])
     else:
         known = fi.is_known(queries[:, :1], queries[:, 1:2], preds.entities)
-        num_known = np.array([
-            int(len(a) - np.isin(t, a)) for a, t in
-            ((fi.answers(int(e), int(q)), t) for e, q, t in queries)
-        ], dtype=np.int64)
+        num_known = other_known_answers(kg, queries)
         ranks = ranks_from_beams(preds.entities, preds.scores, queries[:, 2], num_entities=num_ent,
                                  known=known, num_known=num_known, query_relations=queries[:, 1])
     metrics = compute_metrics(ranks, num_relations=kg.num_relations)
