@@ -190,3 +190,37 @@ def test_per_query_beam_widths_equal_separate_runs_at_each_width(setup, encoded)
             assert mixed.entities[b, : w + 1].tolist() == alone.entities[b].tolist()
             torch.testing.assert_close(mixed.scores[b, : w + 1], alone.scores[b], atol=1e-5, rtol=0)
             assert (mixed.entities[b, w + 1:] == -1).all()
+
+
+@pytest.mark.parametrize("vocab,names,used", [(300, 600, ("cut",)), (50, 1500, ("drop", "cut"))])
+def test_candidate_pruning_shortcuts_change_nothing(monkeypatch, vocab, names, used):
+    """Dropping hopeless candidates and cutting wide nodes keep the plain search's results."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from kgt5mm.decoding import beam as beam_module
+
+    torch.manual_seed(1)
+    config = T5Config(vocab_size=vocab, d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1,
+                      num_heads=2, d_kv=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model = T5ForConditionalGeneration(config).eval()
+    rng = np.random.default_rng(1)
+    seqs = sorted({tuple(rng.integers(2, vocab, size=int(rng.integers(1, 4))).tolist()) + (1,)
+                   for _ in range(names)})
+    trie = EntityTrie.from_sequences(seqs, vocab_size=vocab, eos_token_id=1, pad_token_id=0)
+    ids = torch.randint(2, vocab, (7, 9))
+    calls = {"drop": 0, "cut": 0}
+    for name, key in (("_drop_hopeless", "drop"), ("_row_best_candidates", "cut")):
+        original = getattr(beam_module, name)
+        monkeypatch.setattr(beam_module, name, lambda *a, _f=original, _k=key, **kw:
+                            calls.__setitem__(_k, calls[_k] + 1) or _f(*a, **kw))
+    results = []
+    for compat in (False, True):
+        args = dict(input_ids=ids, num_beams=5, top_k=8, eos_within_top_beams=compat)
+        results.append(constrained_beam_search(model, trie, **args))
+    assert all(calls[key] for key in used), calls
+    monkeypatch.setattr(beam_module, "_WIDE", 10**9)  # neither shortcut
+    for compat, fast in zip((False, True), results, strict=True):
+        plain = constrained_beam_search(model, trie, input_ids=ids, num_beams=5, top_k=8,
+                                        eos_within_top_beams=compat)
+        assert fast.entities.tolist() == plain.entities.tolist()
+        torch.testing.assert_close(fast.scores, plain.scores, atol=0, rtol=0)

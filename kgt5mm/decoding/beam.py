@@ -101,7 +101,29 @@ def _first_step(model, hidden, attention_mask, start: int):
 # top-k (see _row_best_candidates); sparser steps sort the allowed candidates directly, which
 # is cheaper there.
 _WIDE = 4
-_DENSE = 8
+_DENSE = 16
+
+
+def _drop_hopeless(rows, edges, toks, scores, query, row_query, beams_q, eos: int):
+    """Drop open candidates that cannot be among their query's best ``num_beams`` (exact).
+
+    If a query has at least ``num_beams`` rows with an open (non-EOS) candidate, each such row
+    holds a candidate scoring at least the row's best, so the query's ``num_beams``-th best open
+    score is at least the smallest of those row bests: open candidates below it are dropped
+    before the sort. EOS candidates are all kept. A candidate kept before is kept now, in the
+    same relative order, so the search's result is unchanged; only the sort gets smaller.
+    """
+    n_rows, batch = len(row_query), len(beams_q)
+    is_open = toks != eos
+    row_best = torch.full((n_rows,), NEG_INF, device=scores.device).scatter_reduce(
+        0, rows[is_open], scores[is_open], reduce="amax")
+    has_open = torch.isfinite(row_best)
+    floor = torch.full((batch,), float("inf"), device=scores.device).scatter_reduce(
+        0, row_query[has_open], row_best[has_open], reduce="amin")
+    enough = torch.bincount(row_query[has_open], minlength=batch) >= beams_q
+    floor = torch.where(enough, floor, torch.full_like(floor, NEG_INF))
+    keep = ~is_open | (scores >= floor[query])
+    return rows[keep], edges[keep], toks[keep], scores[keep], query[keep]
 
 
 def _row_best_candidates(trie, logits, states, k: int):
@@ -286,6 +308,9 @@ def constrained_beam_search(
         toks = edge_token[edges].long()
         scores = row_scores[rows] + (logits[rows, toks] - lse[rows])
         query = row_query[rows]
+        if len(rows) > _WIDE * k * batch:
+            rows, edges, toks, scores, query = _drop_hopeless(
+                rows, edges, toks, scores, query, row_query, beams_q, eos)
         # Rank candidates within their query: best first (stable sorts, no Python loop).
         order = torch.argsort(scores, descending=True, stable=True)
         order = order[torch.argsort(query[order], stable=True)]
