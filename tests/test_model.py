@@ -105,3 +105,32 @@ def test_lora_rejects_unknown_target_modules(pretrained_dir, tokenizer):
     config = ModelConfig(pretrained=str(pretrained_dir), lora=LoraConfig(enabled=True, target_modules=["query"]))
     with pytest.raises(KGT5MMError, match="target_modules"):
         build_model(config, tokenizer=tokenizer)
+
+
+def test_constrained_search_on_a_lora_model_matches_its_merged_copy(pretrained_dir, tokenizer, kg):
+    """PEFT-wrapped T5 goes through the grouped cross-attention path and equals the merged model."""
+    from kgt5mm.decoding import EntityTrie, constrained_beam_search
+    from kgt5mm.decoding.beam import _GroupedCrossAttention
+    from kgt5mm.modeling.model import unwrap_peft
+
+    config = ModelConfig(pretrained=str(pretrained_dir),
+                         lora=LoraConfig(enabled=True, r=4, target_modules=["q", "v", "o"]))
+    torch.manual_seed(0)
+    model = build_model(config, tokenizer=tokenizer).eval()
+    with torch.no_grad():  # non-zero adapters, so LoRA changes the outputs
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    assert _GroupedCrossAttention.supports(model)
+    targets = encode_targets(tokenizer, kg.entity_names)
+    trie = EntityTrie.from_sequences(targets, vocab_size=model.config.vocab_size,
+                                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    batch = tokenizer(["<query> a test", "<query> another longer test source"], padding=True,
+                      return_tensors="pt")
+    lora = constrained_beam_search(model, trie, input_ids=batch["input_ids"],
+                                   attention_mask=batch["attention_mask"], num_beams=4, top_k=6)
+    merged = unwrap_peft(model, merge=True).eval()
+    plain = constrained_beam_search(merged, trie, input_ids=batch["input_ids"],
+                                    attention_mask=batch["attention_mask"], num_beams=4, top_k=6)
+    assert lora.entities.tolist() == plain.entities.tolist()
+    torch.testing.assert_close(lora.scores, plain.scores, atol=1e-4, rtol=0)
