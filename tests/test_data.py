@@ -148,12 +148,16 @@ def test_filter_index_matches_brute_force(seed: int) -> None:
         ]
     )
     np.testing.assert_array_equal(known, brute)
+    counts = index.num_answers(entities, queries)
+    np.testing.assert_array_equal(
+        counts, [len(expected.get((e, q), set())) for e, q in zip(entities, queries, strict=True)])
 
 
 def test_filter_index_unknown_query_and_empty() -> None:
     index = FilterIndex([np.zeros((0, 3), np.int64)], num_entities=3, num_relations=2)
     assert len(index) == 0
     assert index.answers(0, 1).tolist() == []
+    assert index.num_answers(np.array([0, 1]), np.array([0, 3])).tolist() == [0, 0]
     assert not index.is_known(np.array([0, 1]), np.array([0, 3]), np.array([1, 2])).any()
 
 

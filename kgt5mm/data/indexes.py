@@ -121,6 +121,17 @@ class FilterIndex:
         k = int(slot[0])
         return self.flat_answers[self.indptr[k] : self.indptr[k + 1]]
 
+    def num_answers(self, entities: np.ndarray, query_relations: np.ndarray) -> np.ndarray:
+        """Number of known answers of each query ``(entity, query_relation, ?)`` (vectorized).
+
+        ``entities`` and ``query_relations`` broadcast against each other; returns int64.
+        """
+        e, q = np.broadcast_arrays(np.asarray(entities, np.int64), np.asarray(query_relations, np.int64))
+        slot, found = self._slot(e.ravel(), q.ravel())
+        count = np.zeros(len(slot), dtype=np.int64)
+        count[found] = self.indptr[slot[found] + 1] - self.indptr[slot[found]]
+        return count.reshape(e.shape)
+
     def is_known(
         self, entities: np.ndarray, query_relations: np.ndarray, candidates: np.ndarray
     ) -> np.ndarray:

@@ -286,10 +286,10 @@ def other_known_answers(kg, queries: np.ndarray) -> np.ndarray:
     """``(n,)`` number of known answers of each query ``(entity, query_relation, answer)`` over
     train/valid/test, not counting the query's own answer (all of them where it is ``-1``)."""
     fi = kg.filter_index
-    return np.array([
-        len(a) - int(t >= 0 and bool(np.isin(t, a)))
-        for a, t in ((fi.answers(int(e), int(q)), int(t)) for e, q, t in queries)
-    ], dtype=np.int64)
+    queries = np.asarray(queries, dtype=np.int64).reshape(-1, 3)
+    entity, relation, answer = queries[:, 0], queries[:, 1], queries[:, 2]
+    own = (answer >= 0) & fi.is_known(entity, relation, np.maximum(answer, 0))
+    return fi.num_answers(entity, relation) - own
 
 
 def query_beam_widths(kg, queries: np.ndarray, config: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
