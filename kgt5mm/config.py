@@ -150,6 +150,14 @@ class TrainConfig:
     group_size: int = field(default=256, metadata=_help(
         "batches per length-sorted mega-batch (larger: less padding, less mixing; 256 gives "
         "6% padding on MKG-W at batch 64)"))
+    out_of_context_weight: float = field(
+        default=1.0,
+        metadata=_help(
+            "loss weight of training examples whose answer is not among the neighbour edges "
+            "of their built source (1 = plain mean loss; < 1 trains copying from the context "
+            "more than recalling answers from memory; 0 = ignore such examples)"
+        ),
+    )
     eval_every_steps: int | None = field(
         default=500,
         metadata=_help(
@@ -234,6 +242,8 @@ class TrainConfig:
                 raise bad(name, "must be >= 1")
         if self.log_samples < 0:
             raise bad("log_samples", "must be >= 0")
+        if not 0 <= self.out_of_context_weight <= 1:
+            raise bad("out_of_context_weight", "must be in [0, 1]")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise bad("max_grad_norm", "must be > 0 or null")
         if self.mixed_precision not in ("no", "bf16", "fp16"):

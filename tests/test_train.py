@@ -104,3 +104,58 @@ def test_bad_train_values_fail_before_anything_runs(tmp_path, value):
     with pytest.raises(ConfigError):
         tiny_config(tmp_path, value)
     assert not any(tmp_path.iterdir())
+
+
+def test_example_weighted_loss_matches_the_model_loss_and_drops_zero_weights():
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from kgt5mm.training import IGNORE_INDEX, example_weighted_loss
+
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(T5Config(vocab_size=40, d_model=16, d_ff=32, num_layers=1,
+                                                num_heads=2, d_kv=8, decoder_start_token_id=0)).eval()
+    source = torch.randint(2, 40, (3, 5))
+    labels = torch.tensor([[5, 6, 1, IGNORE_INDEX], [7, 1, IGNORE_INDEX, IGNORE_INDEX], [8, 9, 10, 1]])
+    out = model(input_ids=source, labels=labels)
+    ones = example_weighted_loss(out.logits, labels, torch.ones(3))
+    torch.testing.assert_close(ones, out.loss)
+    # weight 0 on the middle example = the mean token loss of the other two, computed alone
+    keep = torch.tensor([0, 2])
+    alone = model(input_ids=source[keep], labels=labels[keep]).loss
+    torch.testing.assert_close(example_weighted_loss(out.logits, labels, torch.tensor([1.0, 0.0, 1.0])), alone)
+    # weights in (0, 1): a weighted mean over tokens, between the two extremes' token sums
+    logp = torch.log_softmax(out.logits, -1)
+    tok = -logp.gather(2, labels.clamp_min(0).unsqueeze(2)).squeeze(2) * (labels != IGNORE_INDEX)
+    w = torch.tensor([1.0, 0.25, 0.5])
+    expected = (tok.sum(1) * w).sum() / ((labels != IGNORE_INDEX).sum(1) * w).sum()
+    torch.testing.assert_close(example_weighted_loss(out.logits, labels, w), expected)
+
+
+def test_out_of_context_weight_flags_answers_outside_the_source(tmp_path):
+    from kgt5mm.training import IGNORE_INDEX
+
+    trainer = Trainer(tiny_config(tmp_path, "train.max_steps=2", "train.out_of_context_weight=0.25"))
+    data = trainer._epoch(0)
+    # independent check: rebuild each training source and look for the answer's neighbour edge
+    expected = [int(a) in trainer.builder.select(int(e), int(q), exclude_edge=int(x), epoch=0).neighbours
+                for (e, q, a), x in zip(trainer.queries, trainer.edges, strict=True)]
+    assert data.answer_in_context.tolist() == expected
+    assert 0 < np.mean(expected) < 1  # both kinds occur on the tiny graph
+    trainer._epoch_data = data
+    batch = data.batches[0]
+    tensors = trainer._tensors(batch)
+    assert tensors["example_weights"].tolist() == [1.0 if expected[i] else 0.25 for i in batch]
+    loss = trainer._loss(dict(tensors))
+    assert torch.isfinite(loss) and (tensors["labels"] != IGNORE_INDEX).any()
+    assert trainer.fit().global_step == 2
+    # the default weight 1 adds no weights (the model's own loss)
+    plain = Trainer(tiny_config(tmp_path / "plain", "train.max_steps=1"))
+    plain._epoch_data = plain._epoch(0)
+    assert "example_weights" not in plain._tensors(plain._epoch_data.batches[0])
+
+
+def test_out_of_context_weight_outside_0_1_is_a_config_error(tmp_path):
+    from kgt5mm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="out_of_context_weight"):
+        tiny_config(tmp_path, "train.out_of_context_weight=1.5")

@@ -491,15 +491,15 @@ class ContextBuilder:
         """The source string of ``(entity, query_relation, ?)`` (see :meth:`select`)."""
         return self.select(entity, query_relation, exclude_edge=exclude_edge, epoch=epoch).text
 
-    def build_many(self, queries: np.ndarray | Sequence[Sequence[int]], *,
-                   exclude_edges: np.ndarray | Sequence[int | None] | None = None,
-                   epoch: int = 0) -> list[str]:
-        """Source strings of many queries.
+    def select_many(self, queries: np.ndarray | Sequence[Sequence[int]], *,
+                    exclude_edges: np.ndarray | Sequence[int | None] | None = None,
+                    epoch: int = 0) -> list[BuiltContext]:
+        """:meth:`select` for many queries.
 
         :param queries: int ``(n, 2)`` or ``(n, 3)`` rows ``(entity, query_relation[, answer])``
         :param exclude_edges: ``(n,)`` train row index per query (negative or ``None`` = none)
         :param epoch: training epoch
-        :returns: ``n`` strings
+        :returns: ``n`` :class:`BuiltContext`
         """
         rows = np.asarray(queries, dtype=np.int64).reshape(len(queries), -1)
         entities = rows[:, 0].tolist()
@@ -511,6 +511,12 @@ class ContextBuilder:
             if len(excludes) != len(entities):
                 raise ValueError(f"exclude_edges has {len(excludes)} entries for {len(entities)} queries")
         return [
-            self.select(e, q, exclude_edge=x, epoch=epoch).text
+            self.select(e, q, exclude_edge=x, epoch=epoch)
             for e, q, x in zip(entities, relations, excludes, strict=False)
         ]
+
+    def build_many(self, queries: np.ndarray | Sequence[Sequence[int]], *,
+                   exclude_edges: np.ndarray | Sequence[int | None] | None = None,
+                   epoch: int = 0) -> list[str]:
+        """Source strings of many queries (the ``text`` of :meth:`select_many`)."""
+        return [c.text for c in self.select_many(queries, exclude_edges=exclude_edges, epoch=epoch)]

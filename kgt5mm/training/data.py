@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "IGNORE_INDEX",
+    "example_weighted_loss",
     "EpochData",
     "train_queries",
     "plan_batches",
@@ -42,6 +43,8 @@ class EpochData:
     :ivar batches: this process's batches, each an index array into the examples
     :ivar padding_share: padded share of source + target positions over all batches
     :ivar num_truncated: sources cut at ``max_source_length``
+    :ivar answer_in_context: ``(N,)`` bool: the example's answer is one of the neighbour
+        edges of its built source
     """
 
     source_ids: list[list[int]]
@@ -49,6 +52,7 @@ class EpochData:
     batches: list[np.ndarray]
     padding_share: float
     num_truncated: int
+    answer_in_context: np.ndarray | None = None
 
 
 def train_queries(kg, *, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -149,6 +153,26 @@ def collate(source_ids: Sequence[Sequence[int]], label_ids: Sequence[Sequence[in
         attention[row, :len(s)] = 1
         targets[row, :len(t)] = t
     return {"input_ids": input_ids, "attention_mask": attention, "labels": targets}
+
+
+def example_weighted_loss(logits, labels, weights):
+    """Token cross-entropy with one weight per example, normalized by the weighted token count.
+
+    With all weights 1 this is the plain mean over non-ignored target tokens (what
+    ``T5ForConditionalGeneration`` returns as ``loss``); weight 0 removes an example.
+
+    :param logits: ``(B, T, V)`` decoder logits
+    :param labels: ``(B, T)`` target ids, :data:`IGNORE_INDEX` at padding
+    :param weights: ``(B,)`` non-negative example weights
+    :returns: scalar loss (0 with no gradient signal when every weight is 0)
+    """
+    import torch
+
+    token_loss = torch.nn.functional.cross_entropy(
+        logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view_as(labels)
+    token_weight = (labels != IGNORE_INDEX).float() * weights.float().unsqueeze(1)
+    return (token_loss * token_weight).sum() / token_weight.sum().clamp_min(1e-12)
 
 
 def length_key(source_lengths: np.ndarray, label_lengths: np.ndarray) -> np.ndarray:

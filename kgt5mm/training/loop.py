@@ -41,6 +41,7 @@ from kgt5mm.files import atomic_write_json
 from kgt5mm.training.data import (
     EpochData,
     collate,
+    example_weighted_loss,
     length_key,
     num_planned_batches,
     padding_share,
@@ -219,21 +220,26 @@ class Trainer:
         acc, tc = self.accelerator, self.config.train
         rank, world = acc.process_index, acc.num_processes
         mine = np.arange(rank, len(self.queries), world)
-        sources = self.builder.build_many(self.queries[mine], exclude_edges=self.edges[mine], epoch=epoch)
+        contexts = self.builder.select_many(self.queries[mine], exclude_edges=self.edges[mine], epoch=epoch)
+        sources = [c.text for c in contexts]
+        local_in_ctx = [int(a) in c.neighbours for a, c in zip(self.queries[mine, 2], contexts, strict=True)]
         encoded = self.tokenizer(sources, add_special_tokens=True)["input_ids"]
         limit, eos = tc.max_source_length, self.tokenizer.eos_token_id
         local = [ids if len(ids) <= limit else ids[:limit - 1] + [eos] for ids in encoded]
         truncated = sum(len(ids) > limit for ids in encoded)
         if world > 1:
-            parts = gather_object([(rank, local, truncated)])
+            parts = gather_object([(rank, local, local_in_ctx, truncated)])
             source_ids: list[list[int]] = [[] for _ in range(len(self.queries))]
+            in_context = np.zeros(len(self.queries), dtype=bool)
             truncated = 0
-            for part_rank, ids, count in parts:
+            for part_rank, ids, flags, count in parts:
                 for position, seq in zip(range(part_rank, len(self.queries), world), ids, strict=True):
                     source_ids[position] = seq
+                in_context[part_rank::world] = flags
                 truncated += count
         else:
             source_ids = local
+            in_context = np.asarray(local_in_ctx, dtype=bool)
         label_ids = [self.targets[a] for a in self.queries[:, 2]]
         src_len = np.fromiter((len(s) for s in source_ids), dtype=np.int64, count=len(source_ids))
         lab_len = np.fromiter((len(t) for t in label_ids), dtype=np.int64, count=len(label_ids))
@@ -246,21 +252,33 @@ class Trainer:
             logger.warning("epoch %d: %d of %d sources cut at train.max_source_length=%d",
                            epoch, truncated, len(source_ids), limit)
         logger.info("epoch %d: %d examples, %d batches per process, source tokens mean %.1f max %d, "
-                    "padding share %.1f%%", epoch, len(source_ids), len(batches), src_len.mean(),
-                    src_len.max(), 100 * share)
+                    "padding share %.1f%%, answer among the source's neighbours %.1f%%", epoch,
+                    len(source_ids), len(batches), src_len.mean(), src_len.max(), 100 * share,
+                    100 * in_context.mean())
         if epoch == 0 and acc.is_main_process and tc.log_samples:
             for i in np.random.default_rng(tc.seed).choice(len(mine), min(tc.log_samples, len(mine)),
                                                            replace=False):
                 logger.info("sample source: %s\n    -> target: %s", sources[i],
                             self.kg.entity_names[self.queries[mine[i], 2]])
-        return EpochData(source_ids, label_ids, batches, share, truncated)
+        return EpochData(source_ids, label_ids, batches, share, truncated, in_context)
 
     def _tensors(self, batch: np.ndarray) -> dict[str, Any]:
         import torch
 
         data = self._epoch_data
         arrays = collate(data.source_ids, data.label_ids, batch, pad_id=self.tokenizer.pad_token_id)
+        weight = self.config.train.out_of_context_weight
+        if weight != 1.0:
+            arrays["example_weights"] = np.where(data.answer_in_context[batch], 1.0, weight).astype(np.float32)
         return {k: torch.from_numpy(v).to(self.accelerator.device) for k, v in arrays.items()}
+
+    def _loss(self, inputs: dict[str, Any]):
+        """The model's mean token loss, or :func:`example_weighted_loss` with example weights."""
+        weights = inputs.pop("example_weights", None)
+        out = self.model(**inputs)
+        if weights is None:
+            return out.loss
+        return example_weighted_loss(out.logits, inputs["labels"], weights)
 
     # ------------------------------------------------------------------ the loop
     def fit(self, *, resume: str | Path | None = None, stop_after_steps: int | None = None) -> TrainResult:
@@ -301,7 +319,7 @@ class Trainer:
             for batch in batches[state.batch_in_epoch:]:
                 inputs = self._tensors(batch)
                 with acc.accumulate(self.model):
-                    loss = self.model(**inputs).loss
+                    loss = self._loss(inputs)
                     acc.backward(loss)
                     if acc.sync_gradients and tc.max_grad_norm is not None:
                         acc.clip_grad_norm_(self.model.parameters(), tc.max_grad_norm)
