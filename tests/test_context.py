@@ -246,9 +246,10 @@ def test_config_validation_and_roundtrip():
 
 @pytest.mark.parametrize("mode", ["relevance", "random"])
 @pytest.mark.parametrize("dedupe", [False, True])
-def test_python_and_numpy_ranking_paths_agree(tiny, mode, dedupe):
+@pytest.mark.parametrize("hide", [False, True])
+def test_python_and_numpy_ranking_paths_agree(tiny, mode, dedupe, hide):
     cfg = ContextConfig(neighbour_selection=mode, budget_tokens=10_000, max_neighbours=7,
-                        dedupe_neighbours=dedupe)
+                        dedupe_neighbours=dedupe, hide_other_candidates=hide)
     small, hub = ContextBuilder(tiny, cfg), ContextBuilder(tiny, cfg)
     small._small_degree, hub._small_degree = 10**9, -1
     queries = tiny.queries("train")
@@ -276,3 +277,36 @@ def test_context_show_prints_the_exact_string(tiny, capsys):
     expected = ContextBuilder(tiny, ContextConfig(neighbour_selection="random", num_examples=0)).build(entity, q)
     assert capsys.readouterr().out == expected + "\n"
     assert main(["context", "show", "wn9_img_tiny", "--head", "no such entity", "--relation", relation]) == 2
+
+
+@pytest.mark.parametrize("mode", ["relevance", "random"])
+def test_hide_other_candidates_in_training_only(tiny, mode):
+    """Training contexts keep the answer but no other neighbour whose relation predicts q."""
+    from kgt5mm.context import relation_relevance
+
+    relevance = relation_relevance(tiny)
+    cfg = dict(neighbour_selection=mode, budget_tokens=10_000, max_neighbours=1000)
+    plain = ContextBuilder(tiny, ContextConfig(**cfg))
+    hiding = ContextBuilder(tiny, ContextConfig(**cfg, hide_other_candidates=True, candidate_confidence=0.5))
+    queries = tiny.queries("train").tolist()
+    rows = np.concatenate([np.arange(len(tiny.splits["train"]))] * 2).tolist()
+    hidden_somewhere = 0
+    for (entity, q, answer), row in zip(queries, rows, strict=True):
+        before = plain.select(entity, q, exclude_edge=row)
+        after = hiding.select(entity, q, exclude_edge=row)
+        hidden = [(n, qq) for n, qq in zip(before.neighbours, before.query_relations, strict=True)
+                  if n != answer and relevance[q, qq] >= 0.5]
+        hidden_somewhere += bool(hidden)
+        expected = [(n, qq) for n, qq in zip(before.neighbours, before.query_relations, strict=True)
+                    if (n, qq) not in hidden]
+        assert sorted(zip(after.neighbours, after.query_relations, strict=True)) == sorted(expected)
+        assert (answer in after.neighbours) == (answer in before.neighbours)
+    assert hidden_somewhere > 0  # the rule has something to hide on the tiny graph
+    # evaluation contexts (no exclude_edge) are unchanged
+    test = tiny.queries("test").tolist()
+    assert [hiding.build(e, q) for e, q, _ in test] == [plain.build(e, q) for e, q, _ in test]
+
+
+def test_candidate_confidence_is_validated():
+    with pytest.raises(ConfigError, match="candidate_confidence"):
+        ContextConfig(candidate_confidence=0)

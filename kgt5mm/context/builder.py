@@ -198,8 +198,17 @@ class ContextBuilder:
         self._qr_list: list[int] = self._qr.tolist()
         self._nb_list: list[int] = self._nb.tolist()
         self._edge_list: list[int] = self._edge.tolist()
-        self._relevance = relation_relevance(kg) if self.config.neighbour_selection == "relevance" else None
+        relevance = None
+        if self.config.neighbour_selection == "relevance" or self.config.hide_other_candidates:
+            relevance = relation_relevance(kg)
+        self._relevance = relevance if self.config.neighbour_selection == "relevance" else None
         self._relevance_rows = None if self._relevance is None else self._relevance.tolist()
+        #: [q, q'] True where a q'-neighbour counts as an answer candidate of q (hide_other_candidates)
+        self._candidate = None
+        self._candidate_rows = None
+        if self.config.hide_other_candidates:
+            self._candidate = relevance >= self.config.candidate_confidence
+            self._candidate_rows = self._candidate.tolist()
         #: rows up to this many entries take the pure-Python ranking path (same order as numpy)
         self._small_degree = 48
         train = np.asarray(kg.splits["train"], dtype=np.int64).reshape(-1, 3)
@@ -263,7 +272,7 @@ class ContextBuilder:
         if hi == lo:
             return [], [], []
         if hi - lo <= self._small_degree:
-            return self._ranked_small(lo, hi, q, exclude_edge, qseed)
+            return self._ranked_small(entity, lo, hi, q, exclude_edge, qseed)
         pos = np.arange(lo, hi)
         qr = self._qr[lo:hi]
         keep = None
@@ -277,6 +286,10 @@ class ContextBuilder:
                 nb = self._nb[lo:hi]
                 drop = np.isin(nb, nb[is_answer])
                 keep = ~drop if keep is None else keep & ~drop
+        if exclude_edge is not None and self._candidate is not None:
+            target = self._training_target(entity, exclude_edge)
+            hide = self._candidate[q, qr] & (self._nb[lo:hi] != target)
+            keep = ~hide if keep is None else keep & ~hide
         if keep is not None:
             pos, qr = pos[keep], qr[keep]
             if not len(pos):
@@ -293,7 +306,12 @@ class ContextBuilder:
         pos = pos[: self.config.max_neighbours]
         return self._nb[pos].tolist(), self._qr[pos].tolist(), self._edge[pos].tolist()
 
-    def _ranked_small(self, lo: int, hi: int, q: int, exclude_edge: int | None, qseed: int
+    def _training_target(self, entity: int, exclude_edge: int) -> int:
+        """The answer of the training query of ``entity`` whose train row is ``exclude_edge``."""
+        h, t = self._train_h[exclude_edge], self._train_t[exclude_edge]
+        return t if h == entity else h
+
+    def _ranked_small(self, entity: int, lo: int, hi: int, q: int, exclude_edge: int | None, qseed: int
                       ) -> tuple[list[int], list[int], list[int]]:
         qrs, nbs, edges = self._qr_list[lo:hi], self._nb_list[lo:hi], self._edge_list[lo:hi]
         entries = list(zip(nbs, qrs, edges, strict=True))
@@ -303,6 +321,9 @@ class ContextBuilder:
             answers = {n for n, r, _ in entries if r == q}
             if answers:
                 entries = [x for x in entries if x[0] not in answers]
+        if exclude_edge is not None and self._candidate_rows is not None:
+            target, row = self._training_target(entity, exclude_edge), self._candidate_rows[q]
+            entries = [x for x in entries if x[0] == target or not row[x[1]]]
         if not entries:
             return [], [], []
         if self._relevance_rows is None:

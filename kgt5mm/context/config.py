@@ -50,6 +50,21 @@ class ContextConfig:
         metadata={"help": "leave out neighbour edges whose neighbour is another known TRAIN answer "
                           "of (entity, query_relation): ranking filters those answers anyway"},
     )
+    hide_other_candidates: bool = field(
+        default=False,
+        metadata={"help": "while training (exclude_edge given), leave out neighbour edges to "
+                          "entities other than the answer whose relation predicts the query "
+                          "relation (relevance >= candidate_confidence). In the train graph such "
+                          "a neighbour is often a held-out answer (its inverse-relation twin is "
+                          "a train edge); shown as a non-answer in training, it teaches the model "
+                          "to rank that answer low. Evaluation contexts are unchanged"},
+    )
+    candidate_confidence: float = field(
+        default=0.5,
+        metadata={"help": "relevance (pair confidence conf(q' => q), see relation_relevance) "
+                          "from which a neighbour edge counts as an answer candidate for "
+                          "hide_other_candidates"},
+    )
     dedupe_neighbours: bool = field(
         default=False,
         metadata={"help": "list each neighbour entity once, through its most relevant edge "
@@ -103,6 +118,10 @@ class ContextConfig:
             raise ConfigError(
                 "context.neighbour_selection must be 'relevance' or 'random', "
                 f"got {self.neighbour_selection!r}"
+            )
+        if not 0 < self.candidate_confidence <= 1.5:
+            raise ConfigError(
+                f"context.candidate_confidence must be in (0, 1.5], got {self.candidate_confidence}"
             )
         for name in ("max_neighbours", "priority_neighbours", "num_examples"):
             if getattr(self, name) < 0:
