@@ -29,7 +29,6 @@ Run (each part can be run alone; all write a record under benchmarks/results/)::
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import time
 import tracemalloc
@@ -126,79 +125,79 @@ def run_ranking(args) -> dict:
                              count_tokens=token_counter(tokenizer))
     figures = {}
     trie = EntityTrie.from_sequences(targets, vocab_size=vocab, eos_token_id=1, pad_token_id=0)
-    for (size, n_queries), batch_size in itertools.product(
-            zip(args.sizes, args.queries, strict=True), args.batch_size):
+    prefix_fn = _prefix_fn(_dict_trie(targets), 0)  # generate's constraint: the same names
+    for size, n_queries in zip(args.sizes, args.queries, strict=True):
         model = _model(size, vocab)
-        queries = kg.queries("test")[:n_queries]
-        sources = builder.build_many(queries)
-        batches = []
-        for start in range(0, len(sources), batch_size):
-            batches.append(tokenizer(sources[start:start + batch_size], padding=True,
-                                     return_tensors="pt"))
-        k = 10
-        # Timed in interleaved rounds (encoder alone, ours, ours with default pooling,
-        # generate), median per method: a shared CPU's noise hits all four alike.
-        methods = _ranking_methods(model, trie, batches, k, _prefix_fn(_dict_trie(targets), 0))
-        times: dict[str, list[float]] = {name: [] for name in methods}
-        outputs = {}
-        for _round in range(args.repeats):
-            for name, method in methods.items():
-                t0 = time.perf_counter()
-                outputs[name] = method()
-                times[name].append(time.perf_counter() - t0)
-        ours, ours_default, hf = outputs["ours"], outputs["default"], outputs["hf"]
-        t_encoder, t_ours, t_default, t_hf = (float(np.median(times[n])) for n in methods)
-        round_ratios = [h / o for h, o in zip(times["hf"], times["ours"], strict=True)]
-        # compare
-        same = same_scores = default_same = 0
-        ours_better = hf_better = tie_diff = 0
-        for b, o, d, h in zip(batches, ours, ours_default, hf, strict=True):
-            seqs = h.sequences[:, 1:].clone()
-            after_eos = (torch.cumsum((seqs == 1).long(), dim=1) - (seqs == 1).long()) > 0
-            seqs[after_eos] = 0  # generate pads finished rows with EOS; the trie expects pad
-            ents = trie.entity_of(trie.walk(seqs)).reshape(len(o.entities), k)
-            hf_scores = h.sequences_scores.reshape(len(o.entities), k)
-            # exact scores of the entities either search returned (teacher forcing)
-            union = torch.unique(torch.cat([d.entities.reshape(-1), ents.reshape(-1)]))
-            union = union[union >= 0]
-            sub = score_all_entities(model, trie, input_ids=b["input_ids"],
-                                     attention_mask=b["attention_mask"], entities=union)
-            exact = torch.full((len(o.entities), trie.num_entities), float("nan"))
-            exact[:, union] = sub
-            for row in range(len(o.entities)):
-                if o.entities[row].tolist() == ents[row].tolist():
-                    same += 1
-                    same_scores += bool(torch.allclose(o.scores[row], hf_scores[row], atol=1e-4))
-                a, c = d.entities[row].tolist(), ents[row].tolist()
-                if a == c:
-                    default_same += 1
-                    continue
-                sa = exact[row, [e for e in a if e >= 0]].sort(descending=True).values
-                sc = exact[row, [e for e in c if e >= 0]].sort(descending=True).values
-                n = min(len(sa), len(sc))
-                if torch.allclose(sa[:n], sc[:n], atol=1e-4) and len(sa) == len(sc):
-                    tie_diff += 1
-                elif (sa[:n] >= sc[:n] - 1e-4).all() and len(sa) >= len(sc):
-                    ours_better += 1
-                else:
-                    hf_better += 1
-        fig = {
-            "queries": len(sources), "batch_size": batch_size, "num_beams": k,
-            "ours_queries_per_s": len(sources) / t_ours, "hf_queries_per_s": len(sources) / t_hf,
-            "speedup": t_hf / t_ours, "speedup_per_round": round_ratios,
-            "repeats": args.repeats, "identical_top10_share": same / len(sources),
-            "encoder_s": t_encoder, "encoder_share_of_ours": t_encoder / t_ours,
-            "speedup_bound_if_decoding_were_free": t_hf / t_encoder,
-            "identical_scores_share": same_scores / len(sources),
-            "ours_default_queries_per_s": len(sources) / t_default,
-            "default_vs_hf_identical": default_same,
-            "default_vs_hf_differ_ours_better": ours_better,
-            "default_vs_hf_differ_hf_better": hf_better,
-            "default_vs_hf_differ_only_in_tied_order": tie_diff,
-        }
-        key = size if len(args.batch_size) == 1 else f"{size}@{batch_size}"
-        figures[key] = fig
-        print(key, fig, flush=True)
+        sources = builder.build_many(kg.queries("test")[:n_queries])
+        for batch_size in args.batch_size:
+            batches = []
+            for start in range(0, len(sources), batch_size):
+                batches.append(tokenizer(sources[start:start + batch_size], padding=True,
+                                         return_tensors="pt"))
+            k = 10
+            # Timed in interleaved rounds (encoder alone, ours, ours with default pooling,
+            # generate), median per method: a shared CPU's noise hits all four alike.
+            methods = _ranking_methods(model, trie, batches, k, prefix_fn)
+            times: dict[str, list[float]] = {name: [] for name in methods}
+            outputs = {}
+            for _round in range(args.repeats):
+                for name, method in methods.items():
+                    t0 = time.perf_counter()
+                    outputs[name] = method()
+                    times[name].append(time.perf_counter() - t0)
+            ours, ours_default, hf = outputs["ours"], outputs["default"], outputs["hf"]
+            t_encoder, t_ours, t_default, t_hf = (float(np.median(times[n])) for n in methods)
+            round_ratios = [h / o for h, o in zip(times["hf"], times["ours"], strict=True)]
+            # compare
+            same = same_scores = default_same = 0
+            ours_better = hf_better = tie_diff = 0
+            for b, o, d, h in zip(batches, ours, ours_default, hf, strict=True):
+                seqs = h.sequences[:, 1:].clone()
+                after_eos = (torch.cumsum((seqs == 1).long(), dim=1) - (seqs == 1).long()) > 0
+                seqs[after_eos] = 0  # generate pads finished rows with EOS; the trie expects pad
+                ents = trie.entity_of(trie.walk(seqs)).reshape(len(o.entities), k)
+                hf_scores = h.sequences_scores.reshape(len(o.entities), k)
+                # exact scores of the entities either search returned (teacher forcing)
+                union = torch.unique(torch.cat([d.entities.reshape(-1), ents.reshape(-1)]))
+                union = union[union >= 0]
+                sub = score_all_entities(model, trie, input_ids=b["input_ids"],
+                                         attention_mask=b["attention_mask"], entities=union)
+                exact = torch.full((len(o.entities), trie.num_entities), float("nan"))
+                exact[:, union] = sub
+                for row in range(len(o.entities)):
+                    if o.entities[row].tolist() == ents[row].tolist():
+                        same += 1
+                        same_scores += bool(torch.allclose(o.scores[row], hf_scores[row], atol=1e-4))
+                    a, c = d.entities[row].tolist(), ents[row].tolist()
+                    if a == c:
+                        default_same += 1
+                        continue
+                    sa = exact[row, [e for e in a if e >= 0]].sort(descending=True).values
+                    sc = exact[row, [e for e in c if e >= 0]].sort(descending=True).values
+                    n = min(len(sa), len(sc))
+                    if torch.allclose(sa[:n], sc[:n], atol=1e-4) and len(sa) == len(sc):
+                        tie_diff += 1
+                    elif (sa[:n] >= sc[:n] - 1e-4).all() and len(sa) >= len(sc):
+                        ours_better += 1
+                    else:
+                        hf_better += 1
+            fig = {
+                "queries": len(sources), "batch_size": batch_size, "num_beams": k,
+                "ours_queries_per_s": len(sources) / t_ours, "hf_queries_per_s": len(sources) / t_hf,
+                "speedup": t_hf / t_ours, "speedup_per_round": round_ratios,
+                "repeats": args.repeats, "identical_top10_share": same / len(sources),
+                "encoder_s": t_encoder, "encoder_share_of_ours": t_encoder / t_ours,
+                "speedup_bound_if_decoding_were_free": t_hf / t_encoder,
+                "identical_scores_share": same_scores / len(sources),
+                "ours_default_queries_per_s": len(sources) / t_default,
+                "default_vs_hf_identical": default_same,
+                "default_vs_hf_differ_ours_better": ours_better,
+                "default_vs_hf_differ_hf_better": hf_better,
+                "default_vs_hf_differ_only_in_tied_order": tie_diff,
+            }
+            key = size if len(args.batch_size) == 1 else f"{size}@{batch_size}"
+            figures[key] = fig
+            print(key, fig, flush=True)
     write_record("bench_decoding_ranking", dataset="wn9_img", split="test",
                  model_size=",".join(args.sizes), figures=figures,
                  extra={"vocab": vocab, "entities": kg.num_entities, "threads": torch.get_num_threads()})
