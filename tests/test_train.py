@@ -147,6 +147,14 @@ def test_out_of_context_weight_flags_answers_outside_the_source(tmp_path):
     assert tensors["example_weights"].tolist() == [1.0 if expected[i] else 0.25 for i in batch]
     loss = trainer._loss(dict(tensors))
     assert torch.isfinite(loss) and (tensors["labels"] != IGNORE_INDEX).any()
+    # independent: the model's own forward with labels, token losses weighted by hand
+    with torch.no_grad():
+        logits = trainer.model(**{k: v for k, v in tensors.items() if k != "example_weights"}).logits
+    labels, w = tensors["labels"], tensors["example_weights"]
+    tok = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX,
+                                            reduction="none")
+    mask = (labels != IGNORE_INDEX).float()
+    torch.testing.assert_close(loss.detach(), (tok * w[:, None]).sum() / (mask * w[:, None]).sum())
     assert trainer.fit().global_step == 2
     # the default weight 1 adds no weights (the model's own loss)
     plain = Trainer(tiny_config(tmp_path / "plain", "train.max_steps=1"))

@@ -275,10 +275,14 @@ class Trainer:
     def _loss(self, inputs: dict[str, Any]):
         """The model's mean token loss, or :func:`example_weighted_loss` with example weights."""
         weights = inputs.pop("example_weights", None)
-        out = self.model(**inputs)
         if weights is None:
-            return out.loss
-        return example_weighted_loss(out.logits, inputs["labels"], weights)
+            return self.model(**inputs).loss
+        # Without ``labels`` the model skips its own (unweighted) loss; the decoder inputs are the
+        # labels shifted right, exactly as the model would build them.
+        labels = inputs.pop("labels")
+        shift = self.accelerator.unwrap_model(self.model).prepare_decoder_input_ids_from_labels
+        logits = self.model(**inputs, decoder_input_ids=shift(labels=labels)).logits
+        return example_weighted_loss(logits, labels, weights)
 
     # ------------------------------------------------------------------ the loop
     def fit(self, *, resume: str | Path | None = None, stop_after_steps: int | None = None) -> TrainResult:
