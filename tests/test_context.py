@@ -246,10 +246,11 @@ def test_config_validation_and_roundtrip():
 
 @pytest.mark.parametrize("mode", ["relevance", "random"])
 @pytest.mark.parametrize("dedupe", [False, True])
-@pytest.mark.parametrize("hide", [False, True])
-def test_python_and_numpy_ranking_paths_agree(tiny, mode, dedupe, hide):
+@pytest.mark.parametrize(("hide", "show"), [(False, 0), (True, 0), (True, 2), (False, 3)])
+def test_python_and_numpy_ranking_paths_agree(tiny, mode, dedupe, hide, show):
     cfg = ContextConfig(neighbour_selection=mode, budget_tokens=10_000, max_neighbours=7,
-                        dedupe_neighbours=dedupe, hide_other_candidates=hide)
+                        dedupe_neighbours=dedupe, hide_other_candidates=hide,
+                        show_train_answers=show)
     small, hub = ContextBuilder(tiny, cfg), ContextBuilder(tiny, cfg)
     small._small_degree, hub._small_degree = 10**9, -1
     queries = tiny.queries("train")
@@ -305,6 +306,43 @@ def test_hide_other_candidates_in_training_only(tiny, mode):
     # evaluation contexts (no exclude_edge) are unchanged
     test = tiny.queries("test").tolist()
     assert [hiding.build(e, q) for e, q, _ in test] == [plain.build(e, q) for e, q, _ in test]
+
+
+@pytest.mark.parametrize("hide", [False, True])
+def test_show_train_answers_lists_other_train_answers_like_held_out_ones(tiny, hide):
+    """Up to k other train answers appear, through edges of other relations only; seeded."""
+    k = 2
+    cfg = dict(budget_tokens=10_000, max_neighbours=1000, hide_other_candidates=hide)
+    plain = ContextBuilder(tiny, ContextConfig(**cfg))
+    showing = ContextBuilder(tiny, ContextConfig(**cfg, show_train_answers=k))
+    train = tiny.splits["train"].tolist()
+    R = tiny.num_relations
+    answers_of: dict[tuple[int, int], set[int]] = {}
+    for h, r, t in train:
+        answers_of.setdefault((h, r), set()).add(t)
+        answers_of.setdefault((t, r + R), set()).add(h)
+    queries = tiny.queries("train").tolist()
+    rows = np.concatenate([np.arange(len(train))] * 2).tolist()
+    listed_somewhere = 0
+    for (entity, q, answer), row in zip(queries, rows, strict=True):
+        before = plain.select(entity, q, exclude_edge=row, epoch=1)
+        after = showing.select(entity, q, exclude_edge=row, epoch=1)
+        others = answers_of[(entity, q)] - {answer}
+        extra = [(n, qq) for n, qq in zip(after.neighbours, after.query_relations, strict=True)
+                 if (n, qq) not in set(zip(before.neighbours, before.query_relations, strict=True))]
+        assert all(n in others and qq != q for n, qq in extra)  # only other answers, never a q-edge
+        assert len({n for n, _ in extra}) <= k
+        assert set(before.neighbours) <= set(after.neighbours)
+        listed_somewhere += bool(extra)
+        again = showing.select(entity, q, exclude_edge=row, epoch=1)
+        assert again.neighbours == after.neighbours  # seeded
+    assert listed_somewhere > 0  # the tiny graph has one-to-many queries with inverse twins
+    test = tiny.queries("test").tolist()
+    assert [showing.build(e, q) for e, q, _ in test] == [plain.build(e, q) for e, q, _ in test]
+    with pytest.raises(ConfigError, match="drop_known_answers"):
+        ContextConfig(show_train_answers=1, drop_known_answers=False)
+    with pytest.raises(ConfigError, match="show_train_answers"):
+        ContextConfig(show_train_answers=-1)
 
 
 def test_candidate_confidence_is_validated():

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from test_eval_helpers import one_thread, tiny_setup
 
+from kgt5mm.errors import KGT5MMError
 from kgt5mm.evaluation import EvalConfig, evaluate
 
 
@@ -117,6 +118,18 @@ def test_outputs_metrics_json_table_and_plot(setup, tmp_path):
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| relation |" in result.per_relation_table(fmt="md")
 
+
+
+def test_per_relation_chart_keeps_the_most_frequent_relations_of_a_large_schema():
+    from kgt5mm.evaluation.evaluator import plotted_relations
+
+    counts = {0: 5, 1: 9, 2: 1, 3: 9, 4: 7}
+    rows = [{"relation": r, "side": side, "num_queries": n}
+            for r, n in counts.items() for side in ("tail", "both")]
+    assert plotted_relations(rows, 5) == ([0, 1, 2, 3, 4], False)
+    assert plotted_relations(rows, 3) == ([1, 3, 4], True)   # most queries first, ties by id
+    with pytest.raises(KGT5MMError, match="max_relations"):
+        plotted_relations(rows, 0)
 
 WORKER = textwrap.dedent("""
     import json, sys, torch

@@ -278,17 +278,24 @@ class ContextBuilder:
         keep = None
         if exclude_edge is not None:
             keep = self._edge[lo:hi] != exclude_edge
+        shown = np.zeros(0, dtype=np.int64)
         if self.config.drop_known_answers:
             is_answer = qr == q
             if keep is not None:
                 is_answer &= keep
             if is_answer.any():
                 nb = self._nb[lo:hi]
-                drop = np.isin(nb, nb[is_answer])
+                answers = nb[is_answer]
+                drop = np.isin(nb, answers)
+                if exclude_edge is not None and self.config.show_train_answers:
+                    shown = np.asarray(sorted(self._shown_answers(
+                        answers.tolist(), entity, exclude_edge, qseed)), dtype=np.int64)
+                    drop &= ~(np.isin(nb, shown) & ~is_answer)
                 keep = ~drop if keep is None else keep & ~drop
         if exclude_edge is not None and self._candidate is not None:
             target = self._training_target(entity, exclude_edge)
-            hide = self._candidate[q, qr] & (self._nb[lo:hi] != target)
+            nb = self._nb[lo:hi]
+            hide = self._candidate[q, qr] & (nb != target) & ~np.isin(nb, shown)
             keep = ~hide if keep is None else keep & ~hide
         if keep is not None:
             pos, qr = pos[keep], qr[keep]
@@ -306,6 +313,22 @@ class ContextBuilder:
         pos = pos[: self.config.max_neighbours]
         return self._nb[pos].tolist(), self._qr[pos].tolist(), self._edge[pos].tolist()
 
+    def _shown_answers(self, answers: Sequence[int], entity: int, exclude_edge: int, qseed: int
+                       ) -> set[int]:
+        """The other train answers a training context lists (``show_train_answers``).
+
+        A seeded choice of at most ``show_train_answers`` of ``answers`` (the neighbours joined to
+        ``entity`` by a query-relation edge) other than the training target; it changes with the
+        target and the epoch (through ``qseed``).
+        """
+        target = self._training_target(entity, exclude_edge)
+        others = {int(n) for n in answers} - {target}
+        if not others:
+            return set()
+        salt = _mix(qseed ^ (target * 0x9E3779B1))
+        ranked = sorted(others, key=lambda n: (_mix(n ^ salt), n))
+        return set(ranked[: self.config.show_train_answers])
+
     def _training_target(self, entity: int, exclude_edge: int) -> int:
         """The answer of the training query of ``entity`` whose train row is ``exclude_edge``."""
         h, t = self._train_h[exclude_edge], self._train_t[exclude_edge]
@@ -317,13 +340,17 @@ class ContextBuilder:
         entries = list(zip(nbs, qrs, edges, strict=True))
         if exclude_edge is not None:
             entries = [x for x in entries if x[2] != exclude_edge]
+        shown: set[int] = set()
         if self.config.drop_known_answers:
             answers = {n for n, r, _ in entries if r == q}
             if answers:
-                entries = [x for x in entries if x[0] not in answers]
+                if exclude_edge is not None and self.config.show_train_answers:
+                    shown = self._shown_answers(sorted(answers), entity, exclude_edge, qseed)
+                entries = [x for x in entries
+                           if x[0] not in answers or (x[0] in shown and x[1] != q)]
         if exclude_edge is not None and self._candidate_rows is not None:
             target, row = self._training_target(entity, exclude_edge), self._candidate_rows[q]
-            entries = [x for x in entries if x[0] == target or not row[x[1]]]
+            entries = [x for x in entries if x[0] == target or x[0] in shown or not row[x[1]]]
         if not entries:
             return [], [], []
         if self._relevance_rows is None:

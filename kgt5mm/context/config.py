@@ -59,6 +59,16 @@ class ContextConfig:
                           "a train edge); shown as a non-answer in training, it teaches the model "
                           "to rank that answer low. Evaluation contexts are unchanged"},
     )
+    show_train_answers: int = field(
+        default=0,
+        metadata={"help": "while training (exclude_edge given, needs drop_known_answers), list up "
+                          "to this many other train answers of the query the way a held-out "
+                          "answer is listed at evaluation: through their edges of other "
+                          "relations (e.g. the inverse twin), never the query-relation edge. "
+                          "Kept even under hide_other_candidates, so training contexts show "
+                          "several answer candidates and the model learns to spread probability "
+                          "over them instead of copying the first. 0 = off"},
+    )
     candidate_confidence: float = field(
         default=0.5,
         metadata={"help": "relevance (pair confidence conf(q' => q), see relation_relevance) "
@@ -123,7 +133,12 @@ class ContextConfig:
             raise ConfigError(
                 f"context.candidate_confidence must be in (0, 1.5], got {self.candidate_confidence}"
             )
-        for name in ("max_neighbours", "priority_neighbours", "num_examples"):
+        if self.show_train_answers and not self.drop_known_answers:
+            raise ConfigError(
+                "context.show_train_answers needs context.drop_known_answers=true (without it "
+                "every train answer is listed already)"
+            )
+        for name in ("max_neighbours", "priority_neighbours", "num_examples", "show_train_answers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"context.{name} must be >= 0, got {getattr(self, name)}")
 

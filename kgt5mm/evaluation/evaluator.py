@@ -42,6 +42,7 @@ __all__ = [
     "Predictions",
     "build_trie",
     "evaluate",
+    "plotted_relations",
     "predict_candidates",
     "select_queries",
 ]
@@ -214,16 +215,25 @@ class EvaluationResult:
             atomic_write_text(path, text)
         return text
 
-    def plot_per_relation(self, path: str | Path, *, rank_type: str = "realistic") -> Path:
-        """Bar chart of per-relation MRR (tail, head, both) saved as PNG (atomic)."""
+    def plot_per_relation(self, path: str | Path, *, rank_type: str = "realistic",
+                          max_relations: int = 40) -> Path:
+        """Bar chart of per-relation MRR (tail, head, both) saved as PNG (atomic).
+
+        Up to ``max_relations`` relations are shown in id order. A split with more (MKG-W has
+        169) shows its ``max_relations`` most frequent ones, most frequent first, each labelled
+        with its query count; ``per_relation.tsv`` always has every relation.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         rows = self.per_relation(rank_type)
-        relations = sorted({row["relation"] for row in rows})
+        relations, truncated = plotted_relations(rows, max_relations)
+        counts = {row["relation"]: row["num_queries"] for row in rows if row["side"] == "both"}
         names = [self.relation_names[r] for r in relations]
+        if truncated:
+            names = [f"{name} ({counts[r]})" for name, r in zip(names, relations, strict=True)]
         fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(relations) + 2), 4.5))
         width = 0.27
         for j, side in enumerate(("tail", "head", "both")):
@@ -234,8 +244,11 @@ class EvaluationResult:
         ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"filtered MRR ({rank_type})")
-        ax.set_title(f"{self.dataset} {self.split}: per-relation MRR "
-                     f"(both {self.metrics['both.' + rank_type + '.mrr']:.3f})")
+        title = (f"{self.dataset} {self.split}: per-relation MRR "
+                 f"(both {self.metrics['both.' + rank_type + '.mrr']:.3f})")
+        if truncated:
+            title += f"\nthe {len(relations)} most frequent of {len(counts)} relations (queries)"
+        ax.set_title(title, fontsize=10)
         ax.legend()
         fig.tight_layout()
         with atomic_path(path) as tmp:
@@ -253,6 +266,22 @@ class EvaluationResult:
         atomic_write_text(paths["per_relation"], self.per_relation_table(fmt="tsv"))
         self.plot_per_relation(paths["plot"])
         return paths
+
+
+def plotted_relations(rows: list[dict[str, Any]], max_relations: int) -> tuple[list[int], bool]:
+    """Relations a per-relation chart shows, and whether some were left out.
+
+    ``rows`` are :meth:`EvaluationResult.per_relation` rows. All relations with queries, in id order,
+    when there are at most ``max_relations``; else the ``max_relations`` with the most queries,
+    most first (ties by id).
+    """
+    if max_relations < 1:
+        raise KGT5MMError(f"max_relations must be >= 1, got {max_relations}")
+    counts = {row["relation"]: row["num_queries"] for row in rows if row["side"] == "both"}
+    if len(counts) <= max_relations:
+        return sorted(counts), False
+    ranked = sorted(counts, key=lambda r: (-counts[r], r))
+    return ranked[:max_relations], True
 
 
 def build_trie(model: torch.nn.Module, tokenizer, names: list[str]) -> EntityTrie:
