@@ -49,6 +49,18 @@ def test_a_few_steps_lower_the_loss(tmp_path):
     assert result.valid_metrics["num_queries"] == 8 and 0 <= result.padding_share < 0.3
 
 
+def test_test_at_end_writes_metrics_and_the_per_relation_breakdown(tmp_path):
+    config = tiny_config(tmp_path, "train.max_steps=3", "train.test_at_end=true", "eval.max_queries=10")
+    result = Trainer(config).fit()
+    assert result.test_metrics["num_queries"] == 10
+    saved = json.loads((result.run_dir / "metrics.json").read_text())
+    assert saved["split"] == "test" and saved["metrics"] == pytest.approx(result.test_metrics)
+    rows = [line.split("\t") for line in (result.run_dir / "per_relation.tsv").read_text().splitlines()]
+    assert rows[0][:4] == ["relation", "name", "side", "num_queries"]
+    assert sum(int(row[3]) for row in rows[1:] if row[2] == "both") == 10
+    assert (result.run_dir / "per_relation_mrr.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
     # dropout on, an epoch boundary (11 batches per epoch) after the stop: data order, RNG,
     # optimizer and schedule all have to be restored for the parameters to match exactly.

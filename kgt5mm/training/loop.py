@@ -15,6 +15,7 @@ One run writes ``<train.output_dir>/<name>/``::
     best/              weights of the best validation checkpoint + its metrics
     model/             Hub-ready folder (KGT5MMModel.save_pretrained) of the best weights
     metrics.jsonl/csv  train / valid / test records; tensorboard/ ; curves.png ; metrics.json
+    per_relation.tsv   per-relation test metrics of the final model, and per_relation_mrr.png
 
 The loop body is short: each optimizer step goes through ``_maybe_log``, ``_maybe_validate``
 and ``_maybe_save``. Sources are rebuilt every epoch by the context builder (the query's own
@@ -37,7 +38,8 @@ import numpy as np
 
 from kgt5mm.config import CONFIG_FILE, Config
 from kgt5mm.errors import KGT5MMError
-from kgt5mm.files import atomic_write_json
+from kgt5mm.evaluation.evaluator import PER_RELATION_FILE, PER_RELATION_PLOT
+from kgt5mm.files import atomic_write_json, atomic_write_text
 from kgt5mm.training.data import (
     EpochData,
     collate,
@@ -413,17 +415,20 @@ class Trainer:
         Validation uses the fixed subset and ignores ``eval.max_queries``; the test split uses
         ``config.eval`` as it is.
         """
+        return dict(self._evaluation(split, queries=queries).metrics)
+
+    def _evaluation(self, split: str, *, queries: np.ndarray | None = None):
+        """The :class:`~kgt5mm.evaluation.EvaluationResult` behind :meth:`evaluate`."""
         from kgt5mm.evaluation import evaluate
 
         eval_config = self.config.eval if queries is None else replace(self.config.eval, max_queries=None)
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
         try:
-            result = evaluate(model, self.tokenizer, self.kg, self.builder, split=split, queries=queries,
-                              config=eval_config, accelerator=self.accelerator)
+            return evaluate(model, self.tokenizer, self.kg, self.builder, split=split, queries=queries,
+                            config=eval_config, accelerator=self.accelerator)
         finally:
             self.model.train()
-        return dict(result.metrics)
 
     def save_state(self) -> Path:
         """``accelerator.save_state`` into ``states/step_N`` (+ config); keep the newest N."""
@@ -519,12 +524,15 @@ class Trainer:
             self._maybe_validate(force=True)  # the final weights compete for "best" too
             self._load_best()
             if tc.test_at_end:
-                test_metrics = self.evaluate("test")
+                test_result = self._evaluation("test")
+                test_metrics = dict(test_result.metrics)
                 self.log.log("test", state.global_step, test_metrics)
                 if acc.is_main_process:
                     _write_json(self.run_dir / "metrics.json", {
                         "dataset": self.kg.name, "split": "test", "step": state.global_step,
                         "best_step": state.best_step, "metrics": test_metrics})
+                    atomic_write_text(self.run_dir / PER_RELATION_FILE, test_result.per_relation_table())
+                    test_result.plot_per_relation(self.run_dir / PER_RELATION_PLOT)
             if tc.save_model:
                 model_dir = self._export(test_metrics)
         if acc.is_main_process:
