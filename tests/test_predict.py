@@ -39,6 +39,38 @@ def test_evaluate_command_writes_metrics_table_and_plot(model_dir, tmp_path, cap
     assert (out / "per_relation.tsv").exists() and (out / "per_relation_mrr.png").exists()
 
 
+def test_context_breakdown_splits_the_ranks_by_answer_in_context(model_dir, tmp_path):
+    from kgt5mm.evaluation import answer_in_context
+    from kgt5mm.hub import KGT5MMModel
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(model_dir), "--split", "test", "--top-k", "5", "--device", "cpu",
+                 "--context-breakdown", "--output-dir", str(out)]) == 0
+    saved = json.loads((out / "metrics.json").read_text())
+    flags, ranks = saved["answer_in_context"], saved["ranks"]["realistic"]
+    # independent check of the flags: the answer's name occurs in the built source string
+    model = KGT5MMModel.from_pretrained(model_dir)
+    kg = model.load_graph()
+    builder = model.context_builder(kg)
+    queries = saved["queries"]
+    assert flags == answer_in_context(builder, queries).tolist()
+    for (e, q, a), flag in zip(queries, flags, strict=True):
+        if flag:
+            assert kg.entity_names[a] in builder.build(e, q)
+    assert 0 < sum(flags) < len(flags)  # both groups occur on the tiny graph
+    rows = [line.split("\t") for line in (out / "context_breakdown.tsv").read_text().splitlines()]
+    header = rows[0]
+    assert header[:5] == ["relation", "name", "side", "answer_in_context", "num_queries"]
+    overall = {r[3]: r for r in rows[1:] if r[0] == "-1" and r[2] == "both"}
+    for flag in (True, False):
+        mine = [1 / r for r, f in zip(ranks, flags, strict=True) if f == flag]
+        row = overall[str(flag)]
+        assert int(row[4]) == len(mine)
+        assert float(row[5]) == pytest.approx(sum(mine) / len(mine), abs=1e-4)
+    per_relation_total = sum(int(r[4]) for r in rows[1:] if r[0] != "-1" and r[2] == "both")
+    assert per_relation_total == len(flags)
+
+
 def test_predict_split_to_jsonl_and_parquet(model_dir, tmp_path):
     kg = tiny_setup().kg
     jsonl = tmp_path / "p.jsonl"

@@ -6,19 +6,25 @@
     kgt5mm evaluate user/kgt5mm-wn9-img --dataset wn9_img --output-dir eval_test
     kgt5mm evaluate MODEL --exhaustive --dataset wn9_img_tiny      # exact, small graphs
     kgt5mm evaluate MODEL --filter-aware-beams                     # room for known answers
+    kgt5mm evaluate MODEL --context-breakdown                      # answer in context or not
     accelerate launch -m kgt5mm.cli evaluate MODEL --split test     # sharded over processes
 
 Writes ``metrics.json`` (flat metric keys, per-relation rows, ranks per query),
 ``per_relation.tsv`` and ``per_relation_mrr.png`` into ``--output-dir`` and prints the
-headline metrics.
+headline metrics. ``--context-breakdown`` adds ``context_breakdown.tsv``: the same rows (and an
+"all" row per side) for the queries whose answer is among the neighbours listed in their
+context and for the rest, which shows how much of the score comes from copying.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 __all__ = ["add_model_arguments", "register", "run"]
+
+logger = logging.getLogger(__name__)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-queries", type=int, default=None,
                         help="evaluate a seeded random subset of this many queries")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --max-queries subset")
+    parser.add_argument("--context-breakdown", action="store_true",
+                        help="also split the metrics by whether the answer is among the "
+                             "neighbours of the query's context (context_breakdown.tsv)")
     parser.add_argument("--output-dir", default=None,
                         help="where to write the results (default: <model folder>/eval_<split> "
                              "or ./eval_<split> for a Hub id)")
@@ -98,7 +107,17 @@ def run(args: argparse.Namespace) -> int:
             out = Path(args.model) / f"eval_{args.split}"
         else:
             out = Path(f"eval_{args.split}")
-        paths = result.save(out)
+        in_context = None
+        if args.context_breakdown:
+            from kgt5mm.evaluation import answer_in_context
+
+            in_context = answer_in_context(model.context_builder(kg), result.queries)
+            for row in result.context_breakdown(in_context):
+                if row["relation"] == -1 and row["side"] == "both":
+                    logger.info("answer %s context: %d queries (%.1f%%), MRR %.4f, Hits@1 %.4f",
+                                "in" if row["answer_in_context"] else "not in", row["num_queries"],
+                                100 * row["num_queries"] / len(in_context), row["mrr"], row["hits_at_1"])
+        paths = result.save(out, in_context=in_context)
         headline = {k: result.metrics[k] for k in (
             "both.realistic.mrr", "both.realistic.hits_at_1", "both.realistic.hits_at_3",
             "both.realistic.hits_at_10", "both.in_beam_share", "num_queries")}

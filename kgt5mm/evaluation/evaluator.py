@@ -38,6 +38,7 @@ from kgt5mm.files import atomic_path, atomic_write_text
 
 __all__ = [
     "EvalConfig",
+    "answer_in_context",
     "EvaluationResult",
     "Predictions",
     "build_trie",
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 PER_RELATION_FILE = "per_relation.tsv"
+CONTEXT_BREAKDOWN_FILE = "context_breakdown.tsv"
 PER_RELATION_PLOT = "per_relation_mrr.png"
 
 
@@ -154,22 +156,30 @@ class EvaluationResult:
         """Share of targets found inside the filtered beam list (both sides)."""
         return self.metrics["both.in_beam_share"]
 
-    def per_relation(self, rank_type: str = "realistic") -> list[dict[str, Any]]:
-        """One row per (relation, side) with queries: counts, MRR, Hits@k, in-beam share."""
+    def per_relation(self, rank_type: str = "realistic", *, where: np.ndarray | None = None,
+                     overall: bool = False) -> list[dict[str, Any]]:
+        """One row per (relation, side) with queries: counts, MRR, Hits@k, in-beam share.
+
+        :param where: boolean mask over the queries: only those count (e.g. answer in context)
+        :param overall: also add rows over all relations first (``relation`` -1, name "all")
+        """
         rows = []
         q = self.ranks.query_relations
         base = q % self.num_relations
         values = self.ranks.get(rank_type)
-        for r in range(self.num_relations):
+        keep = np.ones(len(q), dtype=bool) if where is None else np.asarray(where, dtype=bool)
+        if keep.shape != q.shape:
+            raise KGT5MMError(f"where has shape {keep.shape}, expected one flag per query {q.shape}")
+        for r in ([-1] if overall else []) + list(range(self.num_relations)):
             for side in ("tail", "head", "both"):
-                sel = base == r
+                sel = keep & ((base == r) if r >= 0 else True)
                 if side == "tail":
                     sel &= q < self.num_relations
                 elif side == "head":
                     sel &= q >= self.num_relations
                 if not sel.any():
                     continue
-                row = {"relation": r, "name": self.relation_names[r], "side": side,
+                row = {"relation": r, "name": self.relation_names[r] if r >= 0 else "all", "side": side,
                        "num_queries": int(sel.sum()), "mrr": mean_reciprocal_rank(values[sel])}
                 for k in HITS_AT:
                     row[f"hits_at_{k}"] = hits_at_k(values[sel], k)
@@ -177,10 +187,31 @@ class EvaluationResult:
                 rows.append(row)
         return rows
 
-    def per_relation_table(self, *, fmt: str = "tsv", rank_type: str = "realistic") -> str:
-        """The per-relation breakdown as TSV (``fmt="tsv"``) or a Markdown table (``"md"``)."""
-        rows = self.per_relation(rank_type)
-        cols = ["relation", "name", "side", "num_queries", "mrr",
+    def context_breakdown(self, in_context: np.ndarray, rank_type: str = "realistic"
+                          ) -> list[dict[str, Any]]:
+        """Per-relation rows (all relations first) split by whether the answer was in context.
+
+        :param in_context: one flag per query, e.g. from :func:`answer_in_context`
+        :returns: :meth:`per_relation` rows with an ``answer_in_context`` field, both groups
+        """
+        flags = np.asarray(in_context, dtype=bool)
+        rows = []
+        for flag in (True, False):
+            for row in self.per_relation(rank_type, where=flags == flag, overall=True):
+                rows.append({**row, "answer_in_context": flag})
+        rows.sort(key=lambda row: (row["relation"], ("tail", "head", "both").index(row["side"]),
+                                   not row["answer_in_context"]))
+        return rows
+
+    def per_relation_table(self, *, fmt: str = "tsv", rank_type: str = "realistic",
+                           rows: list[dict[str, Any]] | None = None) -> str:
+        """The per-relation breakdown as TSV (``fmt="tsv"``) or a Markdown table (``"md"``).
+
+        :param rows: rows to render instead of :meth:`per_relation` (e.g. :meth:`context_breakdown`)
+        """
+        rows = self.per_relation(rank_type) if rows is None else rows
+        extra = ["answer_in_context"] if rows and "answer_in_context" in rows[0] else []
+        cols = ["relation", "name", "side", *extra, "num_queries", "mrr",
                 *(f"hits_at_{k}" for k in HITS_AT), "in_beam_share"]
         def cell(v):
             return f"{v:.4f}" if isinstance(v, float) else str(v)
@@ -256,16 +287,40 @@ class EvaluationResult:
         plt.close(fig)
         return Path(path)
 
-    def save(self, output_dir: str | Path) -> dict[str, Path]:
-        """Write ``metrics.json`` (with ranks), ``per_relation.tsv`` and ``per_relation_mrr.png``."""
+    def save(self, output_dir: str | Path, *, in_context: np.ndarray | None = None) -> dict[str, Path]:
+        """Write ``metrics.json`` (with ranks), ``per_relation.tsv`` and ``per_relation_mrr.png``.
+
+        With ``in_context`` (one flag per query, see :func:`answer_in_context`) also
+        ``context_breakdown.tsv`` (:meth:`context_breakdown`) and the flags in ``metrics.json``.
+        """
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         paths = {"metrics": output_dir / METRICS_FILE, "per_relation": output_dir / PER_RELATION_FILE,
                  "plot": output_dir / PER_RELATION_PLOT}
-        self.to_json(paths["metrics"], include_ranks=True)
+        data = self.to_dict(include_ranks=True)
+        if in_context is not None:
+            paths["context_breakdown"] = output_dir / CONTEXT_BREAKDOWN_FILE
+            atomic_write_text(paths["context_breakdown"],
+                              self.per_relation_table(rows=self.context_breakdown(in_context)))
+            data["answer_in_context"] = np.asarray(in_context, dtype=bool).tolist()
+        atomic_write_text(paths["metrics"], json.dumps(data, indent=2) + "\n")
         atomic_write_text(paths["per_relation"], self.per_relation_table(fmt="tsv"))
         self.plot_per_relation(paths["plot"])
         return paths
+
+
+def answer_in_context(builder, queries: np.ndarray) -> np.ndarray:
+    """Whether each query's answer is among the neighbour edges of its evaluation context.
+
+    :param builder: a :class:`~kgt5mm.context.ContextBuilder` (``select`` reports the included
+        neighbours), the one the model was evaluated with
+    :param queries: ``(n, 3)`` ``(entity, query_relation, answer)`` rows
+    :returns: ``(n,)`` bool array; a seq2seq model that copies from its context can only reach
+        the queries where it is True without recalling the answer from its weights
+    """
+    queries = np.asarray(queries, dtype=np.int64).reshape(-1, 3)
+    return np.array([int(a) in builder.select(int(e), int(q)).neighbours for e, q, a in queries.tolist()],
+                    dtype=bool)
 
 
 def plotted_relations(rows: list[dict[str, Any]], max_relations: int) -> tuple[list[int], bool]:
