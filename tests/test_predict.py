@@ -39,13 +39,14 @@ def test_evaluate_command_writes_metrics_table_and_plot(model_dir, tmp_path, cap
     assert (out / "per_relation.tsv").exists() and (out / "per_relation_mrr.png").exists()
 
 
-def test_context_breakdown_splits_the_ranks_by_answer_in_context(model_dir, tmp_path):
+def test_context_breakdown_splits_the_ranks_by_answer_in_context(model_dir, tmp_path, capsys):
     from kgt5mm.evaluation import answer_in_context
     from kgt5mm.hub import KGT5MMModel
 
     out = tmp_path / "eval"
     assert main(["evaluate", str(model_dir), "--split", "test", "--top-k", "5", "--device", "cpu",
                  "--context-breakdown", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
     saved = json.loads((out / "metrics.json").read_text())
     flags, ranks = saved["answer_in_context"], saved["ranks"]["realistic"]
     # independent check of the flags: the answer's name occurs in the built source string
@@ -67,6 +68,9 @@ def test_context_breakdown_splits_the_ranks_by_answer_in_context(model_dir, tmp_
         row = overall[str(flag)]
         assert int(row[4]) == len(mine)
         assert float(row[5]) == pytest.approx(sum(mine) / len(mine), abs=1e-4)
+    headline = json.loads(printed[: printed.index("\nwrote ")])
+    assert headline["answer_in_context_share"] == pytest.approx(sum(flags) / len(flags))
+    assert headline["answer_in_context.both.realistic.mrr"] == pytest.approx(float(overall["True"][5]), abs=1e-4)
     per_relation_total = sum(int(r[4]) for r in rows[1:] if r[0] != "-1" and r[2] == "both")
     assert per_relation_total == len(flags)
 

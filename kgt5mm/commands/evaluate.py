@@ -19,13 +19,9 @@ context and for the rest, which shows how much of the score comes from copying.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 __all__ = ["add_model_arguments", "register", "run"]
-
-logger = logging.getLogger(__name__)
-
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by evaluate and predict: model, dataset, decoding settings."""
@@ -107,20 +103,20 @@ def run(args: argparse.Namespace) -> int:
             out = Path(args.model) / f"eval_{args.split}"
         else:
             out = Path(f"eval_{args.split}")
+        headline = {k: result.metrics[k] for k in (
+            "both.realistic.mrr", "both.realistic.hits_at_1", "both.realistic.hits_at_3",
+            "both.realistic.hits_at_10", "both.in_beam_share", "num_queries")}
         in_context = None
         if args.context_breakdown:
             from kgt5mm.evaluation import answer_in_context
 
             in_context = answer_in_context(model.context_builder(kg), result.queries)
+            headline["answer_in_context_share"] = float(in_context.mean()) if len(in_context) else 0.0
             for row in result.context_breakdown(in_context):
                 if row["relation"] == -1 and row["side"] == "both":
-                    logger.info("answer %s context: %d queries (%.1f%%), MRR %.4f, Hits@1 %.4f",
-                                "in" if row["answer_in_context"] else "not in", row["num_queries"],
-                                100 * row["num_queries"] / len(in_context), row["mrr"], row["hits_at_1"])
+                    group = "answer_in_context" if row["answer_in_context"] else "answer_not_in_context"
+                    headline[f"{group}.both.realistic.mrr"] = row["mrr"]
         paths = result.save(out, in_context=in_context)
-        headline = {k: result.metrics[k] for k in (
-            "both.realistic.mrr", "both.realistic.hits_at_1", "both.realistic.hits_at_3",
-            "both.realistic.hits_at_10", "both.in_beam_share", "num_queries")}
         print(json.dumps({"dataset": kg.name, "split": args.split, **headline}, indent=2))
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
