@@ -262,7 +262,8 @@ class EvaluationResult:
         rows = self.per_relation(rank_type)
         relations, truncated = plotted_relations(rows, max_relations)
         counts = {row["relation"]: row["num_queries"] for row in rows if row["side"] == "both"}
-        names = [self.relation_names[r] for r in relations]
+        # URI ids (Wikidata's http://www.wikidata.org/entity/P161) are labelled by their last part
+        names = [self.relation_names[r].rstrip("/").rsplit("/", 1)[-1] for r in relations]
         if truncated:
             names = [f"{name} ({counts[r]})" for name, r in zip(names, relations, strict=True)]
         fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(relations) + 2), 4.5))
