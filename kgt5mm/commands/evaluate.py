@@ -23,6 +23,7 @@ from pathlib import Path
 
 __all__ = ["add_model_arguments", "register", "run"]
 
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by evaluate and predict: model, dataset, decoding settings."""
     parser.add_argument("model", help="model folder (save_pretrained) or Hugging Face Hub id")

@@ -38,9 +38,9 @@ from kgt5mm.files import atomic_path, atomic_write_text
 
 __all__ = [
     "EvalConfig",
-    "answer_in_context",
     "EvaluationResult",
     "Predictions",
+    "answer_in_context",
     "build_trie",
     "evaluate",
     "plotted_relations",
