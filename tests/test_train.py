@@ -179,3 +179,30 @@ def test_out_of_context_weight_outside_0_1_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="out_of_context_weight"):
         tiny_config(tmp_path, "train.out_of_context_weight=1.5")
+
+
+def test_validation_curves_of_several_runs_line_up_by_epoch(tmp_path):
+    from kgt5mm.errors import KGT5MMError
+    from kgt5mm.training import plot_validation_runs, validation_curve
+
+    # run a: 10 steps per epoch; run b: 20 steps per epoch
+    a = [{"step": 5, "kind": "train", "epoch": 0.5, "loss": 2.0},
+         {"step": 10, "kind": "valid", "mrr": 0.1},
+         {"step": 20, "kind": "train", "epoch": 2.0, "loss": 1.0},
+         {"step": 20, "kind": "valid", "mrr": 0.3},
+         {"step": 20, "kind": "test", "mrr": 0.25}]
+    b = [{"step": 40, "kind": "valid", "mrr": 0.2},
+         {"step": 20, "kind": "valid", "mrr": float("nan")},
+         {"step": 40, "kind": "train", "epoch": 2.0, "loss": 1.5}]
+    assert validation_curve(a, metric="mrr") == [(10.0, 0.1), (20.0, 0.3)]
+    assert validation_curve(a, metric="mrr", x="epoch") == [(1.0, 0.1), (2.0, 0.3)]
+    assert validation_curve(b, metric="mrr", x="epoch") == [(2.0, 0.2)]  # NaN dropped
+    with pytest.raises(KGT5MMError, match="train records"):
+        validation_curve([{"step": 1, "kind": "valid", "mrr": 0.1}], metric="mrr", x="epoch")
+    with pytest.raises(KGT5MMError, match="'step' or 'epoch'"):
+        validation_curve(a, metric="mrr", x="minutes")
+    path = plot_validation_runs({"a": a, "b": b}, tmp_path / "runs.png", metric="mrr", x="epoch")
+    assert path.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(KGT5MMError, match="no validation records of 'hits'"):
+        plot_validation_runs({"a": a}, tmp_path / "none.png", metric="hits")
+    assert not (tmp_path / "none.png").exists()

@@ -29,7 +29,7 @@ from kgt5mm.training.loop import (
 )
 from kgt5mm.training.optim import build_optimizer, build_scheduler
 from kgt5mm.training.state import TrainState
-from kgt5mm.training.tracking import MetricsLog, plot_curves
+from kgt5mm.training.tracking import MetricsLog, plot_curves, plot_validation_runs, validation_curve
 
 __all__ = [
     "IGNORE_INDEX",
@@ -53,4 +53,6 @@ __all__ = [
     "TrainState",
     "MetricsLog",
     "plot_curves",
+    "plot_validation_runs",
+    "validation_curve",
 ]

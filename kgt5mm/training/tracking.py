@@ -17,7 +17,7 @@ from typing import Any
 
 from kgt5mm.files import atomic_path, atomic_write_text
 
-__all__ = ["MetricsLog", "plot_curves"]
+__all__ = ["MetricsLog", "plot_curves", "plot_validation_runs", "validation_curve"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,71 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path, *, metric: str)
         right.plot(*zip(*valid, strict=True), marker="o")
     right.set(xlabel="optimizer step", ylabel=metric, title="validation")
     right.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def validation_curve(records: list[dict[str, Any]], *, metric: str,
+                     x: str = "step") -> list[tuple[float, float]]:
+    """``(x, metric)`` points of a run's validation records, in step order.
+
+    :param records: ``metrics.jsonl`` records of one run
+    :param x: ``"step"``, or ``"epoch"``: each validation step converted with the run's own
+        epochs per step (from its last train record), so runs with different batch sizes or
+        dataset sizes line up by passes over the data
+    :raises KGT5MMError: when ``x`` is unknown, or ``"epoch"`` and no train record has one
+    """
+    from kgt5mm.errors import KGT5MMError
+
+    if x not in ("step", "epoch"):
+        raise KGT5MMError(f"x must be 'step' or 'epoch', got {x!r}")
+    valid = sorted((r["step"], r[metric]) for r in records
+                   if r.get("kind") == "valid" and isinstance(r.get(metric), (int, float))
+                   and not math.isnan(r[metric]))
+    if x == "step":
+        return [(float(s), float(v)) for s, v in valid]
+    train = [r for r in records if r.get("kind") == "train" and r.get("epoch") and r.get("step")]
+    if not train:
+        raise KGT5MMError("x='epoch' needs train records with an 'epoch' field")
+    last = max(train, key=lambda r: r["step"])
+    per_step = last["epoch"] / last["step"]
+    return [(s * per_step, float(v)) for s, v in valid]
+
+
+def plot_validation_runs(runs: dict[str, list[dict[str, Any]]], path: str | Path, *,
+                         metric: str, x: str = "step", title: str | None = None) -> Path:
+    """PNG overlaying the validation ``metric`` of several runs (label -> records).
+
+    A run's test record, when it has one, is drawn as a star at its last validation point.
+    :raises KGT5MMError: when no run has a validation record of ``metric``
+    """
+    from kgt5mm.errors import KGT5MMError
+
+    curves = {label: validation_curve(records, metric=metric, x=x) for label, records in runs.items()}
+    if not any(curves.values()):
+        raise KGT5MMError(f"no validation records of {metric!r} in runs {sorted(runs)}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(7, 4.5))
+    for label, points in curves.items():
+        if not points:
+            continue
+        line, = axis.plot(*zip(*points, strict=True), marker="o", ms=3, label=label)
+        tests = [r[metric] for r in runs[label] if r.get("kind") == "test"
+                 and isinstance(r.get(metric), (int, float))]
+        if tests:
+            axis.plot(points[-1][0], tests[-1], marker="*", ms=12, color=line.get_color(),
+                      label=f"{label}: test {tests[-1]:.3f}")
+    axis.set(xlabel="epoch" if x == "epoch" else "optimizer step", ylabel=metric,
+             title=title or f"validation {metric}")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
