@@ -55,6 +55,21 @@ def test_test_at_end_writes_metrics_and_the_per_relation_breakdown(tmp_path):
     assert result.test_metrics["num_queries"] == 10
     saved = json.loads((result.run_dir / "metrics.json").read_text())
     assert saved["split"] == "test" and saved["metrics"] == pytest.approx(result.test_metrics)
+    assert saved["train_seconds"] == pytest.approx(result.train_seconds, abs=0.1) and saved["train_seconds"] > 0
+    assert saved["num_processes"] == 1 and saved["best_step"] == result.best_step
+    assert saved["num_parameters"] == sum(p.numel() for p in Trainer(config).model.parameters())
+    # benchmarks/record_run.py turns the run folder into a results record
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "record_run", Path(__file__).resolve().parents[1] / "benchmarks" / "record_run.py")
+    record_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record_run)
+    figures, recorded_config = record_run.run_figures(result.run_dir, wall_minutes=1.0)
+    assert figures["test.both.mrr"] == pytest.approx(result.test_metrics["both.realistic.mrr"], abs=1e-5)
+    assert figures["test.num_queries"] == 10 and figures["steps"] == 3 and figures["wall_minutes"] == 1.0
+    assert figures["train_minutes"] == round(saved["train_seconds"] / 60, 1)
+    assert recorded_config["name"] == config.name
     rows = [line.split("\t") for line in (result.run_dir / "per_relation.tsv").read_text().splitlines()]
     assert rows[0][:4] == ["relation", "name", "side", "num_queries"]
     assert sum(int(row[3]) for row in rows[1:] if row[2] == "both") == 10

@@ -528,9 +528,16 @@ class Trainer:
                 test_metrics = dict(test_result.metrics)
                 self.log.log("test", state.global_step, test_metrics)
                 if acc.is_main_process:
+                    from kgt5mm.modeling import count_parameters
+
                     _write_json(self.run_dir / "metrics.json", {
                         "dataset": self.kg.name, "split": "test", "step": state.global_step,
-                        "best_step": state.best_step, "metrics": test_metrics})
+                        "best_step": state.best_step, "best_metric": {tc.metric: state.best_metric},
+                        "train_seconds": round(state.train_seconds, 1),
+                        "examples_per_second": round(throughput, 1),
+                        "num_processes": acc.num_processes,
+                        "num_parameters": count_parameters(acc.unwrap_model(self.model))[1],
+                        "metrics": test_metrics})
                     atomic_write_text(self.run_dir / PER_RELATION_FILE, test_result.per_relation_table())
                     test_result.plot_per_relation(self.run_dir / PER_RELATION_PLOT)
             if tc.save_model:
