@@ -12,27 +12,18 @@ step), ``--x step`` by optimizer steps.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from kgt5mm.errors import KGT5MMError
-from kgt5mm.training import plot_validation_runs
+from kgt5mm.training import plot_validation_runs, read_records
 
 
-def read_records(run_dir: Path) -> list[dict]:
+def run_records(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         raise KGT5MMError(f"{path}: no such file (is {run_dir} a training run folder?)")
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise KGT5MMError(f"{path}:{line_no}: not JSON ({err}): {line.strip()[:80]!r}") from err
-    return records
+    return read_records(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(labels) != len(args.runs):
         parser.error(f"{len(labels)} labels for {len(args.runs)} runs")
     try:
-        runs = {label: read_records(run) for label, run in zip(labels, args.runs, strict=True)}
+        runs = {label: run_records(run) for label, run in zip(labels, args.runs, strict=True)}
         path = plot_validation_runs(runs, args.output, metric=args.metric, x=args.x, title=args.title)
     except KGT5MMError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import write_record  # noqa: E402
 
 from kgt5mm.errors import KGT5MMError  # noqa: E402
+from kgt5mm.training import read_records, validation_curve  # noqa: E402
 
 SIDES = ("both", "head", "tail")
 KEYS = ("mrr", "hits_at_1", "hits_at_3", "hits_at_10")
@@ -50,14 +51,8 @@ def run_figures(run_dir: Path, *, train_minutes: float | None = None,
                      for side in SIDES for key in KEYS if f"{side}.realistic.{key}" in metrics}
     figures["test.both.in_beam_share"] = round(metrics.get("both.in_beam_share", float("nan")), 5)
     figures["test.num_queries"] = metrics.get("num_queries")
-    metric = config["train"]["metric"]
-    valid = []
-    with (run_dir / "metrics.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if record.get("kind") == "valid" and metric in record:
-                valid.append((record["step"], round(record[metric], 5)))
-    figures["valid_curve"] = valid
+    curve = validation_curve(read_records(run_dir / "metrics.jsonl"), metric=config["train"]["metric"])
+    figures["valid_curve"] = [(int(step), round(value, 5)) for step, value in curve]
     figures["valid.num_queries"] = config["train"].get("eval_queries")
     figures["best_step"], figures["steps"] = saved.get("best_step"), saved.get("step")
     seconds = saved.get("train_seconds")

@@ -198,7 +198,7 @@ def test_out_of_context_weight_outside_0_1_is_a_config_error(tmp_path):
 
 def test_validation_curves_of_several_runs_line_up_by_epoch(tmp_path):
     from kgt5mm.errors import KGT5MMError
-    from kgt5mm.training import plot_validation_runs, validation_curve
+    from kgt5mm.training import plot_validation_runs, read_records, validation_curve
 
     # run a: 10 steps per epoch; run b: 20 steps per epoch
     a = [{"step": 5, "kind": "train", "epoch": 0.5, "loss": 2.0},
@@ -221,3 +221,9 @@ def test_validation_curves_of_several_runs_line_up_by_epoch(tmp_path):
     with pytest.raises(KGT5MMError, match="no validation records of 'hits'"):
         plot_validation_runs({"a": a}, tmp_path / "none.png", metric="hits")
     assert not (tmp_path / "none.png").exists()
+    broken = tmp_path / "metrics.jsonl"
+    broken.write_text('{"step": 1, "kind": "valid", "mrr": 0.1}\n\n{"step": 2,\n')
+    with pytest.raises(KGT5MMError, match=r"metrics.jsonl:3: not JSON"):
+        read_records(broken)
+    broken.write_text('{"step": 1, "kind": "valid", "mrr": 0.1}\n\n')
+    assert read_records(broken) == [{"step": 1, "kind": "valid", "mrr": 0.1}]

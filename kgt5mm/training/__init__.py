@@ -29,7 +29,13 @@ from kgt5mm.training.loop import (
 )
 from kgt5mm.training.optim import build_optimizer, build_scheduler
 from kgt5mm.training.state import TrainState
-from kgt5mm.training.tracking import MetricsLog, plot_curves, plot_validation_runs, validation_curve
+from kgt5mm.training.tracking import (
+    MetricsLog,
+    plot_curves,
+    plot_validation_runs,
+    read_records,
+    validation_curve,
+)
 
 __all__ = [
     "IGNORE_INDEX",
@@ -54,5 +60,6 @@ __all__ = [
     "MetricsLog",
     "plot_curves",
     "plot_validation_runs",
+    "read_records",
     "validation_curve",
 ]

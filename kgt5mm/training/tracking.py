@@ -17,9 +17,27 @@ from typing import Any
 
 from kgt5mm.files import atomic_path, atomic_write_text
 
-__all__ = ["MetricsLog", "plot_curves", "plot_validation_runs", "validation_curve"]
+__all__ = ["MetricsLog", "plot_curves", "plot_validation_runs", "read_records", "validation_curve"]
 
 logger = logging.getLogger(__name__)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file (blank lines skipped).
+
+    :raises DataFormatError: naming the file and line of a record that is not JSON
+    """
+    from kgt5mm.errors import DataFormatError
+
+    records = []
+    with Path(path).open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise DataFormatError(path, line_no, f"not JSON ({err.msg})", line.strip()[:80]) from err
+    return records
 
 
 class MetricsLog:
@@ -33,8 +51,7 @@ class MetricsLog:
         self.csv = self.run_dir / "metrics.csv"
         self.records: list[dict[str, Any]] = []
         if enabled and self.jsonl.exists():
-            with self.jsonl.open(encoding="utf-8") as handle:
-                self.records = [json.loads(line) for line in handle if line.strip()]
+            self.records = read_records(self.jsonl)
 
     def truncate(self, step: int) -> None:
         """Forget records after ``step`` (a resumed run repeats those steps)."""
@@ -77,9 +94,7 @@ class MetricsLog:
 def plot_curves(records: list[dict[str, Any]], path: str | Path, *, metric: str) -> Path | None:
     """PNG with the training loss (left) and the validation ``metric`` (right) over steps."""
     train = [(r["step"], r["loss"]) for r in records if r.get("kind") == "train" and "loss" in r]
-    valid = [(r["step"], r[metric]) for r in records
-             if r.get("kind") == "valid" and isinstance(r.get(metric), (int, float))
-             and not math.isnan(r[metric])]
+    valid = validation_curve(records, metric=metric)
     if not train and not valid:
         return None
     import matplotlib
@@ -96,6 +111,13 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path, *, metric: str)
         right.plot(*zip(*valid, strict=True), marker="o")
     right.set(xlabel="optimizer step", ylabel=metric, title="validation")
     right.grid(alpha=0.3)
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG atomically (temporary file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
@@ -161,8 +183,4 @@ def plot_validation_runs(runs: dict[str, list[dict[str, Any]]], path: str | Path
              title=title or f"validation {metric}")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save_figure(fig, path)
