@@ -100,3 +100,11 @@ def test_nan_scores_are_rejected():
 
     with pytest.raises(KGT5MMError):
         rank_from_scores(np.array([[np.nan, 1.0]]), np.array([1]))
+    # a NaN inside a beam list would rank its target first (MRR > 1): rejected too; a NaN in
+    # an empty slot (-1) is ignored
+    with pytest.raises(KGT5MMError, match="NaN"):
+        ranks_from_beams(np.array([[5, 3, 7]]), np.array([[np.nan, -2.0, -3.0]]), np.array([5]),
+                         num_entities=10)
+    ranks = ranks_from_beams(np.array([[5, -1]]), np.array([[-1.0, np.nan]]), np.array([5]),
+                             num_entities=10)
+    assert ranks.realistic.tolist() == [1.0]

@@ -192,6 +192,8 @@ def ranks_from_beams(
     n = len(targets)
     is_target = ents == targets[:, None]
     valid = ents >= 0
+    if np.isnan(scores[valid]).any():
+        raise KGT5MMError("beam scores contain NaN (a diverged or overflowing model?)")
     other_known = np.zeros_like(valid) if known is None else (np.asarray(known, bool) & ~is_target)
     kept = valid & ~other_known
     n_kept = kept.sum(1)
