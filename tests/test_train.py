@@ -84,6 +84,12 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", *common))
     straight.fit()
     Trainer(tiny_config(tmp_path / "b", *common)).fit(stop_after_steps=5)
+    # what a job killed while saving and logging leaves behind: a partial state folder (never
+    # picked by --resume) and a torn last line of metrics.jsonl (ignored and cut off)
+    run_b = tiny_config(tmp_path / "b", *common).run_dir
+    (run_b / "states" / ".partial-step_14").mkdir()
+    with open(run_b / "metrics.jsonl", "a") as log:
+        log.write('{"step": 6, "kind": "tra')
     resumed = Trainer(tiny_config(tmp_path / "b", *common))
     result = resumed.fit(resume="auto")
     assert result.global_step == 14 and resumed.state.epoch == 1
@@ -94,8 +100,36 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
     # starting afresh in a folder that holds saved states would mix two runs: refused
     from kgt5mm.errors import KGT5MMError
 
+    config_file = result.run_dir / "config.yaml"
+    before = config_file.read_text()
     with pytest.raises(KGT5MMError, match="pass --resume"):
-        Trainer(tiny_config(tmp_path / "b", *common)).fit()
+        Trainer(tiny_config(tmp_path / "b", *common, "train.lr=1e-2")).fit()
+    assert config_file.read_text() == before  # the refused start left the run's config alone
+    assert sorted(p.name for p in (result.run_dir / "states").iterdir()) == ["step_10", "step_14"]
+
+
+def test_a_save_killed_midway_leaves_no_state_that_resume_would_pick(tmp_path):
+    from types import SimpleNamespace
+
+    from kgt5mm.training import latest_state
+
+    class KilledWhileSaving:
+        is_main_process = True
+
+        def wait_for_everyone(self):
+            pass
+
+        def save_state(self, folder):
+            Path(folder).mkdir(parents=True)
+            (Path(folder) / "model.safetensors").write_bytes(b"half")
+            raise KeyboardInterrupt  # the job is killed mid-write
+
+    trainer = Trainer.__new__(Trainer)  # only what save_state reads
+    trainer.accelerator, trainer.run_dir = KilledWhileSaving(), tmp_path
+    trainer.state, trainer.config = SimpleNamespace(global_step=7), tiny_config(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_state()
+    assert latest_state(tmp_path) is None
 
 
 def test_batch_plan_is_seeded_complete_and_sharded():

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -123,8 +124,6 @@ def _multi_process_without_gpu() -> bool:
     launch --cpu`` starts a single process, so multi-process CPU runs come from
     ``torchrun --nproc_per_node N`` or ``accelerate launch --multi_gpu --num_processes N``.
     """
-    import os
-
     import torch
 
     if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
@@ -133,10 +132,16 @@ def _multi_process_without_gpu() -> bool:
     return world > 1 and not torch.cuda.is_available()
 
 
+def _state_folders(run_dir: str | Path) -> list[Path]:
+    """The complete ``states/step_N`` folders of a run, oldest first."""
+    states = [p for p in (Path(run_dir) / STATES_DIR).glob("step_*")
+              if p.is_dir() and p.name[len("step_"):].isdigit()]
+    return sorted(states, key=lambda p: int(p.name[len("step_"):]))
+
+
 def latest_state(run_dir: str | Path) -> Path | None:
-    """The newest ``states/step_N`` folder of a run, or ``None``."""
-    states = sorted((Path(run_dir) / STATES_DIR).glob("step_*"),
-                    key=lambda p: int(p.name.split("_")[1]))
+    """The newest complete ``states/step_N`` folder of a run, or ``None``."""
+    states = _state_folders(run_dir)
     return states[-1] if states else None
 
 
@@ -175,8 +180,6 @@ class Trainer:
         with acc.main_process_first():
             self.kg = _load_graph(config)
             self.tokenizer = self._tokenizer()
-        if acc.is_main_process:
-            config.to_yaml(self.run_dir / CONFIG_FILE)
         self.builder = ContextBuilder(self.kg, config.context, count_tokens=token_counter(self.tokenizer))
         self.targets = encode_targets(self.tokenizer, self.kg.entity_names)
         self.queries, self.edges = train_queries(self.kg, limit=config.data.train_limit)
@@ -307,6 +310,8 @@ class Trainer:
 
         acc, tc, state = self.accelerator, self.config.train, self.state
         self._resume(resume)
+        if acc.is_main_process:  # only now: a refused start must not overwrite the run's config
+            self.config.to_yaml(self.run_dir / CONFIG_FILE)
         if tc.tensorboard:
             acc.init_trackers("tensorboard", config=_flat_scalars(self.config.to_dict()))
         self._summary()
@@ -422,6 +427,8 @@ class Trainer:
         from kgt5mm.evaluation import evaluate
 
         eval_config = self.config.eval if queries is None else replace(self.config.eval, max_queries=None)
+        if eval_config.max_source_length is None:  # sources cut as in training
+            eval_config = replace(eval_config, max_source_length=self.config.train.max_source_length)
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
         try:
@@ -431,14 +438,26 @@ class Trainer:
             self.model.train()
 
     def save_state(self) -> Path:
-        """``accelerator.save_state`` into ``states/step_N`` (+ config); keep the newest N."""
+        """``accelerator.save_state`` into ``states/step_N`` (+ config); keep the newest N.
+
+        The state is written to ``states/.partial-step_N`` and renamed once every process has
+        written its part, so :func:`latest_state` (and ``--resume``) never sees a half-written
+        state of a killed job.
+        """
         acc = self.accelerator
         folder = self.run_dir / STATES_DIR / f"step_{self.state.global_step}"
-        acc.save_state(str(folder))
+        partial = folder.with_name(f".partial-{folder.name}")
+        if acc.is_main_process and partial.exists():
+            shutil.rmtree(partial)  # left by a job killed while saving
+        acc.wait_for_everyone()
+        acc.save_state(str(partial))
+        acc.wait_for_everyone()
         if acc.is_main_process:
-            self.config.to_yaml(folder / CONFIG_FILE)
-            states = sorted((self.run_dir / STATES_DIR).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-            for old in states[:-self.config.train.keep_states]:
+            self.config.to_yaml(partial / CONFIG_FILE)
+            if folder.exists():  # the same step saved again (e.g. a stop right after a save)
+                shutil.rmtree(folder)
+            os.replace(partial, folder)
+            for old in _state_folders(self.run_dir)[:-self.config.train.keep_states]:
                 shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
         return folder

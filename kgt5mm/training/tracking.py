@@ -22,21 +22,27 @@ __all__ = ["MetricsLog", "plot_curves", "plot_validation_runs", "read_records", 
 logger = logging.getLogger(__name__)
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
+def read_records(path: str | Path, *, allow_torn_tail: bool = False) -> list[dict[str, Any]]:
     """The records of a ``metrics.jsonl`` file (blank lines skipped).
 
+    :param allow_torn_tail: ignore (with a warning) a last line that has no newline and is not
+        JSON: what a job killed while appending leaves behind
     :raises DataFormatError: naming the file and line of a record that is not JSON
     """
     from kgt5mm.errors import DataFormatError
 
     records = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise DataFormatError(path, line_no, f"not JSON ({err.msg})", line.strip()[:80]) from err
+    text = Path(path).read_text(encoding="utf-8")
+    lines = text.split("\n")
+    for line_no, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                if allow_torn_tail and line_no == len(lines):  # no newline after it
+                    logger.warning("%s: ignoring a truncated last line %d (killed writer?)", path, line_no)
+                    continue
+                raise DataFormatError(path, line_no, f"not JSON ({err.msg})", line.strip()[:80]) from err
     return records
 
 
@@ -51,7 +57,10 @@ class MetricsLog:
         self.csv = self.run_dir / "metrics.csv"
         self.records: list[dict[str, Any]] = []
         if enabled and self.jsonl.exists():
-            self.records = read_records(self.jsonl)
+            self.records = read_records(self.jsonl, allow_torn_tail=True)
+            text = self.jsonl.read_text(encoding="utf-8")
+            if text and not text.endswith("\n"):  # a torn or unterminated last line: rewrite
+                atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in self.records))
 
     def truncate(self, step: int) -> None:
         """Forget records after ``step`` (a resumed run repeats those steps)."""
