@@ -14,6 +14,8 @@ into place) holds:
 - ``kgt5mm_config.json``: the run config (context settings, prompt ids and versions, dataset
   name, eval settings), format version and the evaluation results;
 - ``entity_names.json``: the entity table (external ids and unique names, in id order);
+- ``captions/``: copies of the caption files the context settings name
+  (``context.caption_files``, rewritten to these relative paths), when there are any;
 - ``README.md``: a model card with YAML metadata (``library_name: kgt5mm``, tags, datasets,
   ``model-index`` with the metrics).
 """
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -49,6 +50,8 @@ CONFIG_FILE = "kgt5mm_config.json"
 ENTITY_FILE = "entity_names.json"
 #: model card
 MODEL_CARD_FILE = "README.md"
+#: caption files inside a model folder
+CAPTIONS_DIR = "captions"
 #: version of the folder layout written here
 FORMAT_VERSION = 1
 
@@ -123,35 +126,48 @@ class KGT5MMModel:
     def save_pretrained(self, save_directory: str | Path) -> Path:
         """Write the model folder (see the module docstring); atomic: tmp folder then rename.
 
-        An existing folder at ``save_directory`` is replaced.
+        An existing model folder at ``save_directory`` is replaced; any other non-empty folder
+        there is left alone (:class:`~kgt5mm.errors.KGT5MMError`).
         """
+        from kgt5mm.files import atomic_dir
+
         target = Path(save_directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
+        with atomic_dir(target, marker=CONFIG_FILE) as tmp:
             model = self._plain_model()
             model.save_pretrained(str(tmp), safe_serialization=True)
             self.tokenizer.save_pretrained(str(tmp))
             vocab_file = getattr(self.tokenizer, "vocab_file", None)
             if vocab_file and Path(vocab_file).is_file() and not (tmp / Path(vocab_file).name).exists():
                 shutil.copy2(vocab_file, tmp / Path(vocab_file).name)
-            (tmp / CONFIG_FILE).write_text(json.dumps(self._kgt5mm_config(), indent=2) + "\n")
+            meta = self._kgt5mm_config()
+            captions = self._copy_caption_files(tmp)
+            if captions:
+                meta["config"]["context"]["caption_files"] = captions
+            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
             (tmp / ENTITY_FILE).write_text(json.dumps(
                 {"entity_ids": self.entity_ids, "entity_names": self.entity_names},
                 ensure_ascii=False) + "\n", encoding="utf-8")
             (tmp / MODEL_CARD_FILE).write_text(self.model_card(), encoding="utf-8")
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{os.getpid()}")
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         logger.info("saved kgt5mm model to %s", target)
         return target
+
+    def _copy_caption_files(self, folder: Path) -> list[str]:
+        """Copy the context's caption files into ``folder/captions``; their relative paths.
+
+        The context builder reads them at prediction time, so a model folder (or Hub repo)
+        without them could not rebuild its training-time sources elsewhere.
+        """
+        paths = [Path(p) for p in self.context_config.get("caption_files") or []]
+        out = []
+        for i, path in enumerate(paths):
+            if not path.is_file():
+                raise KGT5MMError(f"caption file {str(path)!r} named by context.caption_files "
+                                  "not found: it must be saved with the model")
+            name = path.name if [p.name for p in paths].count(path.name) == 1 else f"{i}_{path.name}"
+            (folder / CAPTIONS_DIR).mkdir(exist_ok=True)
+            shutil.copy2(path, folder / CAPTIONS_DIR / name)
+            out.append(f"{CAPTIONS_DIR}/{name}")
+        return out
 
     def _plain_model(self):
         try:
@@ -291,7 +307,12 @@ class KGT5MMModel:
             model.to(device)
         model.eval()
         tokenizer = load_tokenizer(folder)
-        return cls(model, tokenizer, config=meta.get("config") or {},
+        config = meta.get("config") or {}
+        context = config.get("context") or {}
+        if context.get("caption_files"):  # saved inside the folder: make them findable from anywhere
+            context["caption_files"] = [str(folder / p) if (folder / p).is_file() else p
+                                        for p in context["caption_files"]]
+        return cls(model, tokenizer, config=config,
                    entity_names=table["entity_names"], entity_ids=table.get("entity_ids"),
                    dataset=meta.get("dataset"), metrics=meta.get("metrics") or {},
                    metrics_split=meta.get("metrics_split"))
@@ -341,33 +362,58 @@ class KGT5MMModel:
             self._trie = build_trie(self.model, self.tokenizer, self.entity_names)
         return kg
 
-    def predict(self, queries, kg=None, top_k: int = 10, *, num_beams: int | None = None,
-                batch_size: int = 32, accelerator=None) -> list[list[dict[str, Any]]]:
+    def predict(self, queries, kg=None, top_k: int | None = None, *, num_beams: int | None = None,
+                batch_size: int | None = None, accelerator=None) -> list[list[dict[str, Any]]]:
         """Ranked candidates of each query (unfiltered).
 
         :param queries: ``(n, 2)``/``(n, 3)`` int array of ``(entity, query_relation)`` ids, or
             tuples ``(entity, relation[, direction])`` by names/ids (see :func:`parse_queries`)
         :param kg: the graph (default: the dataset named in the config, loaded once)
-        :param top_k: candidates per query; ``num_beams`` defaults to ``top_k``
+        :param top_k: candidates per query; ``num_beams`` defaults to ``top_k``; both, and
+            ``batch_size``, default to the settings saved with the model (:meth:`eval_config`)
         :returns: per query, a list of ``{"rank", "entity", "entity_id", "name", "score"}``
         """
-        from kgt5mm.evaluation import EvalConfig, predict_candidates
+        from kgt5mm.evaluation import predict_candidates
 
         kg = self._prepare(kg)
         rows = parse_queries(queries, kg)
-        config = EvalConfig(num_beams=num_beams or top_k, top_k=top_k, batch_size=batch_size)
+        config = self.eval_config(num_beams=num_beams or top_k, top_k=top_k, batch_size=batch_size,
+                                  filter_aware_beams=False)
         preds = predict_candidates(self.model, self.tokenizer, kg, self._builder, rows,
                                    config=config, trie=self._trie, accelerator=accelerator)
         return candidates_as_records(preds.entities, preds.scores, self.entity_ids, self.entity_names)
 
+    def eval_config(self, **overrides: Any):
+        """The saved evaluation settings (``config["eval"]``) with ``overrides`` applied.
+
+        Overrides that are ``None`` are ignored. Sources are cut at the training length
+        (``train.max_source_length``) unless the eval settings name their own, so the model
+        reads the same sources it was trained and validated on.
+        """
+        from dataclasses import replace
+
+        from kgt5mm.evaluation import EvalConfig
+
+        saved = self.config.get("eval") or {}
+        config = EvalConfig.from_dict(saved) if saved else EvalConfig()
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        if config.max_source_length is None:
+            limit = (self.config.get("train") or {}).get("max_source_length")
+            config = replace(config, max_source_length=limit)
+        config.validate()
+        return config
+
     def evaluate(self, *, split: str = "test", kg=None, config=None, accelerator=None):
-        """Filtered evaluation on ``split`` (see :func:`kgt5mm.evaluation.evaluate`)."""
-        from kgt5mm.evaluation import EvalConfig, evaluate
+        """Filtered evaluation on ``split`` (see :func:`kgt5mm.evaluation.evaluate`).
+
+        :param config: an :class:`~kgt5mm.evaluation.EvalConfig` (default: :meth:`eval_config`,
+            the settings saved with the model)
+        """
+        from kgt5mm.evaluation import evaluate
 
         kg = self._prepare(kg)
         if config is None:
-            saved = self.config.get("eval") or {}
-            config = EvalConfig.from_dict(saved) if saved else EvalConfig()
+            config = self.eval_config()
         return evaluate(self.model, self.tokenizer, kg, self._builder, split=split, config=config,
                         accelerator=accelerator, trie=self._trie)
 

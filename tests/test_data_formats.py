@@ -11,6 +11,7 @@ import pytest
 
 from kgt5mm.data import KnowledgeGraph, load_graph, verify_dataset
 from kgt5mm.data.formats import detect_format
+from kgt5mm.errors import KGT5MMError
 from kgt5mm.typing import SPLITS
 
 MKG_COUNTS = {
@@ -178,6 +179,18 @@ def test_export_and_load_parquet_folder(tmp_path: Path) -> None:
         Path(back.entity_images[cat][0]).read_bytes()
         == Path(tiny.entity_images[cat][0]).read_bytes()
     )
+    # re-exported over itself (images read from the folder being replaced): one whole export
+    again = load_graph(back.save_hf(out))
+    assert_same_graph(tiny, again)
+    assert Path(again.entity_images[cat][0]).read_bytes() == Path(tiny.entity_images[cat][0]).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folders left
+    # a folder of other files is never replaced
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep me")
+    with pytest.raises(KGT5MMError, match="refusing to replace"):
+        tiny.save_hf(other)
+    assert (other / "mine.txt").read_text() == "keep me"
 
 
 def test_datasets_round_trip() -> None:

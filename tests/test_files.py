@@ -33,3 +33,41 @@ def test_temporary_keeps_the_suffix_for_format_sniffing_writers(tmp_path):
         assert tmp.suffix == ".png" and tmp.parent == tmp_path
         tmp.write_bytes(b"png")
     assert (tmp_path / "plot.png").read_bytes() == b"png"
+
+
+def test_outputs_get_the_umask_mode_or_keep_the_replaced_files_mode(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "new.txt", "x")  # mkstemp alone would leave it 0600
+        assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o644
+        (tmp_path / "kept.txt").write_text("old")
+        os.chmod(tmp_path / "kept.txt", 0o640)
+        atomic_write_text(tmp_path / "kept.txt", "new")
+        assert stat.S_IMODE((tmp_path / "kept.txt").stat().st_mode) == 0o640
+    finally:
+        os.umask(umask)
+
+
+def test_atomic_dir_replaces_its_own_kind_only_and_keeps_the_old_on_failure(tmp_path):
+    from kgt5mm.errors import KGT5MMError
+    from kgt5mm.files import atomic_dir
+
+    target = tmp_path / "model"
+    with atomic_dir(target, marker="marker.json") as tmp:
+        (tmp / "marker.json").write_text("1")
+    with pytest.raises(RuntimeError), atomic_dir(target, marker="marker.json") as tmp:
+        (tmp / "marker.json").write_text("2")
+        raise RuntimeError("crash while writing")
+    assert (target / "marker.json").read_text() == "1"
+    with atomic_dir(target, marker="marker.json") as tmp:
+        (tmp / "marker.json").write_text("3")
+    assert (target / "marker.json").read_text() == "3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(KGT5MMError, match="refusing"), atomic_dir(tmp_path / "mine", marker="marker.json"):
+        pass
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"

@@ -115,3 +115,48 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(KGT5MMError, match="not a kgt5mm model folder"):
         KGT5MMModel.from_pretrained(tmp_path)
+
+
+def test_eval_config_defaults_to_the_saved_settings_and_the_training_source_length(saved):
+    model, _, folder = saved
+    loaded = KGT5MMModel.from_pretrained(folder)
+    assert (loaded.eval_config().num_beams, loaded.eval_config().top_k) == (5, 5)
+    assert loaded.eval_config(top_k=7, batch_size=None).top_k == 7  # None keeps the saved value
+    queries = tiny_setup().kg.queries("test")[:2, :2]
+    assert [len(row) for row in loaded.predict(queries)] == [5, 5]  # saved top_k, not 10
+    trained = KGT5MMModel(loaded.model, loaded.tokenizer, entity_names=loaded.entity_names,
+                          config={**loaded.config, "train": {"max_source_length": 40}})
+    assert trained.eval_config().max_source_length == 40  # sources cut as in training
+    assert loaded.eval_config().max_source_length is None
+
+
+def test_caption_files_travel_with_the_model_folder(tmp_path, monkeypatch):
+    import os
+    import shutil
+    import stat
+
+    from kgt5mm.errors import KGT5MMError
+
+    model = make_model()
+    kg = tiny_setup().kg
+    captions = tmp_path / "work" / "captions.tsv"
+    captions.parent.mkdir()
+    captions.write_text(f"{kg.entity_names[0]}\ta photo of a thing\n", encoding="utf-8")
+    model.config["context"]["caption_files"] = [str(captions)]
+    folder = model.save_pretrained(tmp_path / "model")
+    saved = json.loads((folder / CONFIG_FILE).read_text())["config"]["context"]["caption_files"]
+    assert saved == ["captions/captions.tsv"] and (folder / saved[0]).is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's private 0700
+    # the model moves to another machine: the original file is gone, the cwd is elsewhere
+    moved = shutil.move(str(folder), str(tmp_path / "elsewhere"))
+    shutil.rmtree(captions.parent)
+    monkeypatch.chdir(tmp_path)
+    loaded = KGT5MMModel.from_pretrained(moved)
+    assert loaded.context_builder(kg).captions.entity(0) == "a photo of a thing"
+    # a caption file that is missing when saving is an error, not a broken model folder
+    model.config["context"]["caption_files"] = [str(tmp_path / "gone.tsv")]
+    with pytest.raises(KGT5MMError, match="gone.tsv"):
+        model.save_pretrained(tmp_path / "broken")
+    assert not (tmp_path / "broken").exists()

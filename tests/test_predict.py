@@ -114,3 +114,33 @@ def test_bad_query_line_names_file_and_line(model_dir, tmp_path):
     bad.write_text("soul\t_hypernym\nno such entity\t_hypernym\n")
     with pytest.raises(DataFormatError, match=r"bad.tsv:2"):
         read_query_file(bad, tiny_setup().kg)
+    latin1 = tmp_path / "latin1.tsv"
+    latin1.write_bytes("soul\t_hypernym\ncaf\xe9\t_hypernym\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match=r"latin1.tsv:2: not UTF-8"):
+        read_query_file(latin1, tiny_setup().kg)
+    from kgt5mm.errors import KGT5MMError
+
+    with pytest.raises(KGT5MMError, match="missing.tsv.*not found"):
+        read_query_file(tmp_path / "missing.tsv", tiny_setup().kg)
+    both = tmp_path / "both.tsv"
+    both.write_text("soul\t_hypernym\tinverse\n")  # the same direction --inverse asks for
+    rows = read_query_file(both, tiny_setup().kg, inverse=True)
+    assert rows[0, 1] >= tiny_setup().kg.num_relations
+
+
+def test_evaluate_defaults_to_the_settings_saved_with_the_model(tmp_path, capsys):
+    from kgt5mm.evaluation import EvalConfig
+    from kgt5mm.hub import KGT5MMModel
+
+    s = tiny_setup()
+    config = {"data": {"dataset": "wn9_img_tiny"}, "context": s.context_config.resolved().to_dict(),
+              "eval": EvalConfig(num_beams=3, top_k=3, max_queries=6).to_dict()}
+    folder = KGT5MMModel.from_training(s.model, s.tokenizer, s.kg, config).save_pretrained(tmp_path / "m")
+    assert main(["evaluate", str(folder), "--output-dir", str(tmp_path / "a")]) == 0
+    saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert saved["eval_config"]["top_k"] == 3 and saved["metrics"]["num_queries"] == 6
+    assert main(["evaluate", str(folder), "--top-k", "4", "--all-queries",
+                 "--output-dir", str(tmp_path / "b")]) == 0
+    given = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert (given["eval_config"]["num_beams"], given["eval_config"]["top_k"]) == (4, 4)
+    assert given["metrics"]["num_queries"] == len(s.kg.queries("test"))

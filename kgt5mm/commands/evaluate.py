@@ -9,6 +9,10 @@
     kgt5mm evaluate MODEL --context-breakdown                      # answer in context or not
     accelerate launch -m kgt5mm.cli evaluate MODEL --split test     # sharded over processes
 
+Decoding settings (beam, top-k, batch size, query subset, source length) default to the ones
+saved with the model, so the command reproduces the figures of its model card; the flags given
+override them (``--all-queries`` drops a saved subset).
+
 Writes ``metrics.json`` (flat metric keys, per-relation rows, ranks per query),
 ``per_relation.tsv`` and ``per_relation_mrr.png`` into ``--output-dir`` and prints the
 headline metrics. ``--context-breakdown`` adds ``context_breakdown.tsv``: the same rows (and an
@@ -31,10 +35,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset name or folder (default: the one named in the model config)")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding named datasets (default: the model config's)")
-    parser.add_argument("--num-beams", type=int, default=None, help="beam size (default: top-k)")
-    parser.add_argument("--top-k", type=int, default=10, help="candidates kept per query")
-    parser.add_argument("--batch-size", type=int, default=32, help="queries decoded together")
-    parser.add_argument("--device", default=None, help="torch device (default: Accelerate's)")
+    parser.add_argument("--num-beams", type=int, default=None,
+                        help="beam size (default: --top-k if given, else the model's saved eval.num_beams)")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="candidates kept per query (default: the model's saved eval.top_k, else 10)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="queries decoded together (default: the model's saved eval.batch_size)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu"),
+                        help="auto: Accelerate's device (one GPU per process under accelerate launch; "
+                             "pick GPUs with CUDA_VISIBLE_DEVICES); cpu: force the CPU")
     parser.add_argument("--revision", default=None, help="Hub revision of a model id")
 
 
@@ -52,11 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--filter-aware-beams", action="store_true",
                         help="give each query as many extra beams (and candidates) as it has "
                              "other known answers, which filtering removes (up to --max-beams)")
-    parser.add_argument("--max-beams", type=int, default=64,
-                        help="largest widened beam with --filter-aware-beams")
+    parser.add_argument("--max-beams", type=int, default=None,
+                        help="largest widened beam with --filter-aware-beams (default: saved, else 64)")
     parser.add_argument("--max-queries", type=int, default=None,
-                        help="evaluate a seeded random subset of this many queries")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --max-queries subset")
+                        help="evaluate a seeded random subset of this many queries "
+                             "(default: the model's saved eval.max_queries, usually all)")
+    parser.add_argument("--all-queries", action="store_true",
+                        help="evaluate every query even if the saved settings name a subset")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the --max-queries subset")
     parser.add_argument("--context-breakdown", action="store_true",
                         help="also split the metrics by whether the answer is among the "
                              "neighbours of the query's context (context_breakdown.tsv)")
@@ -74,7 +86,7 @@ def load_for_command(args: argparse.Namespace):
 
     accelerator = Accelerator(cpu=args.device == "cpu")
     model = KGT5MMModel.from_pretrained(args.model, revision=args.revision)
-    model.model.to(args.device or accelerator.device)
+    model.model.to(accelerator.device)
     if args.dataset is not None:
         from kgt5mm.data import load_graph
 
@@ -88,14 +100,16 @@ def load_for_command(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Handler of ``kgt5mm evaluate``."""
     import json
-
-    from kgt5mm.evaluation import EvalConfig
+    from dataclasses import replace
 
     model, kg, accelerator = load_for_command(args)
-    config = EvalConfig(num_beams=args.num_beams or args.top_k, top_k=args.top_k,
-                        batch_size=args.batch_size, exhaustive=args.exhaustive,
-                        filter_aware_beams=args.filter_aware_beams, max_beams=args.max_beams,
-                        max_queries=args.max_queries, seed=args.seed)
+    # the settings saved with the model (as on its model card), then the flags given here
+    config = model.eval_config(num_beams=args.num_beams or args.top_k, top_k=args.top_k,
+                               batch_size=args.batch_size, exhaustive=args.exhaustive or None,
+                               filter_aware_beams=args.filter_aware_beams or None,
+                               max_beams=args.max_beams, max_queries=args.max_queries, seed=args.seed)
+    if args.all_queries:
+        config = replace(config, max_queries=None)
     result = model.evaluate(split=args.split, kg=kg, config=config, accelerator=accelerator)
     if accelerator.is_main_process:
         if args.output_dir is not None:

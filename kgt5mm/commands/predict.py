@@ -53,34 +53,32 @@ def read_query_file(path: str | Path, kg, *, inverse: bool = False):
 
     rows = []
     path = Path(path)
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            text = line.rstrip("\r\n")
-            if not text.strip() or text.lstrip().startswith("#"):
-                continue
-            cols = text.split("\t")
-            if len(cols) not in (2, 3):
-                raise DataFormatError(path, number, "expected 2 or 3 tab-separated columns "
-                                      "(entity, relation[, direction])", text)
-            entity, relation = cols[0].strip(), cols[1].strip()
-            direction = cols[2].strip() if len(cols) == 3 else ("head" if inverse else "tail")
-            if inverse and len(cols) == 3 and direction != "head":
-                raise DataFormatError(path, number, "--inverse conflicts with direction column", text)
-            ent_value = int(entity) if entity.isdigit() and not _is_name(kg, entity) else entity
-            rel_value = int(relation) if relation.isdigit() and relation not in kg.relation_ids else relation
-            try:
-                rows.append(parse_queries([(ent_value, rel_value, direction)], kg)[0])
-            except KGT5MMError as error:
-                raise DataFormatError(path, number, str(error), text) from error
+    if not path.is_file():
+        raise KGT5MMError(f"query file {str(path)!r} not found")
+    names = set(kg.entity_names) | set(kg.entity_ids)
+    relations = set(kg.relation_ids)
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            text = raw.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as error:
+            raise DataFormatError(path, number, f"not UTF-8 ({error.reason})", raw[:80]) from None
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        cols = text.split("\t")
+        if len(cols) not in (2, 3):
+            raise DataFormatError(path, number, "expected 2 or 3 tab-separated columns "
+                                  "(entity, relation[, direction])", text)
+        entity, relation = cols[0].strip(), cols[1].strip()
+        direction = cols[2].strip() if len(cols) == 3 else ("head" if inverse else "tail")
+        if inverse and len(cols) == 3 and direction not in ("head", "inverse"):
+            raise DataFormatError(path, number, "--inverse conflicts with direction column", text)
+        ent_value = int(entity) if entity.isdigit() and entity not in names else entity
+        rel_value = int(relation) if relation.isdigit() and relation not in relations else relation
+        try:
+            rows.append(parse_queries([(ent_value, rel_value, direction)], kg)[0])
+        except KGT5MMError as error:
+            raise DataFormatError(path, number, str(error), text) from error
     return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
-
-
-def _is_name(kg, text: str) -> bool:
-    try:
-        kg.entity_index(text)
-        return True
-    except KeyError:
-        return text in set(kg.entity_ids)
 
 
 def write_predictions(path: str | Path, records: list[dict]) -> Path:
@@ -135,5 +133,6 @@ def run(args: argparse.Namespace) -> int:
             }
             records.append(row)
         path = write_predictions(args.output, records)
-        print(f"wrote {len(records)} queries x top-{args.top_k} to {path}")
+        top_k = model.eval_config(top_k=args.top_k).top_k
+        print(f"wrote {len(records)} queries x top-{top_k} to {path}")
     return 0

@@ -151,10 +151,19 @@ def _card(kg: KnowledgeGraph) -> str:
 def export_hf(kg: KnowledgeGraph, out_dir: str | Path) -> Path:
     """Write ``kg`` as a Hub-ready Parquet dataset folder (layout in the module docstring).
 
-    Entity images are copied to ``out_dir/images/`` as ``<entity index>_<k><ext>``.
+    Entity images are copied to ``out_dir/images/`` as ``<entity index>_<k><ext>``. The folder
+    is written whole to a temporary folder and renamed into place: an earlier export there is
+    replaced, never mixed with this one; a non-empty folder that is not an export is refused.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from kgt5mm.files import atomic_dir
+
+    with atomic_dir(out_dir, marker=HF_MANIFEST) as tmp:
+        _export_into(kg, tmp)
+    logger.info("exported %r to %s", kg, out_dir)
+    return Path(out_dir)
+
+
+def _export_into(kg: KnowledgeGraph, out: Path) -> None:
     relative_images: list[list[str]] | None = None
     if kg.entity_images is not None:
         relative_images = []
@@ -195,8 +204,6 @@ def export_hf(kg: KnowledgeGraph, out_dir: str | Path) -> Path:
     }
     _write_text(json.dumps(manifest, indent=2) + "\n", out / HF_MANIFEST)
     _write_text(_card(kg), out / "README.md")
-    logger.info("exported %r to %s", kg, out)
-    return out
 
 
 def _columns_from_dataset(dataset: Any) -> dict[str, list[Any]]:
