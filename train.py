@@ -6,7 +6,7 @@
     python train.py --config run_scripts/wn9_img_cpu.yaml train.lr=5e-4   # overrides
     python train.py --config run_scripts/wn9_img_cpu.yaml --resume        # continue a run
     accelerate launch train.py --config run_scripts/wn9_img_gpu.yaml      # GPUs / nodes
-    accelerate launch --cpu --num_processes 2 train.py --config run_scripts/wn9_img_tiny.yaml
+    torchrun --standalone --nproc_per_node 2 train.py --config run_scripts/wn9_img_tiny.yaml  # 2 CPU processes
 
 The pipeline, each stage a named builder in the package:
 config -> graph -> tokenizer -> context builder -> model -> optimizer / schedule ->

@@ -118,7 +118,55 @@ def test_caption_import_command(tmp_path, capsys):
     assert main(["caption", "wn9_img_tiny", "--cache", str(cache), "--import", str(tsv)]) == 0
     assert main(["caption", "wn9_img_tiny", "--cache", str(cache), "--import", str(tsv)]) == 0
     out = capsys.readouterr().out
-    assert "2 records, 2 new" in out and "2 records, 0 new" in out
+    assert "2 records, 2 new or changed" in out and "2 records, 0 new or changed" in out
     store = CaptionStore.from_cache(cache, kg)
     assert store.entity(0) == "My own description." and store.link(1, 0) == "My own link caption."
+    # an edited file imported again: the edited text replaces the old one
+    tsv.write_text(f"{kg.entity_names[0]}\tMy better description.\n"
+                   f"{kg.entity_ids[0]}\t{kg.entity_ids[1]}\tMy own link caption.\n")
+    assert main(["caption", "wn9_img_tiny", "--cache", str(cache), "--import", str(tsv)]) == 0
+    assert "2 records, 1 new or changed" in capsys.readouterr().out
+    assert CaptionStore.from_cache(cache, kg).entity(0) == "My better description."
     assert main(["caption", "wn9_img_tiny", "--cache", str(cache)]) == 2  # no --model, no --import
+
+
+def test_jsonl_with_model_fields_naming_entities_by_name_is_resolved_not_dropped(tmp_path):
+    kg = load_graph("wn9_img_tiny")  # external ids (WordNet offsets) differ from the names
+    assert kg.entity_ids[3] != kg.entity_names[3]
+    path = tmp_path / "vlm.jsonl"
+    record = {"kind": "description", "entities": [kg.entity_names[3]], "text": "A picture.",
+              "model": "my-vlm", "prompt_id": "mine"}
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    assert CaptionStore.from_files([path], kg).entity(3) == "A picture."
+    # the same file naming an entity of no graph: an error naming the file and line
+    path.write_text(json.dumps(record) + "\n" + json.dumps({**record, "entities": ["unicorn"]}) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"vlm\.jsonl:2.*unknown entity"):
+        CaptionStore.from_files([path], kg)
+    # a kgt5mm caption cache (entities by id) is read as a cache
+    cache = tmp_path / "cache.jsonl"
+    append_records(cache, [CaptionRecord(kind="description", entities=(kg.entity_ids[5],),
+                                         model="m", prompt_id="p", text="Cached.")])
+    assert CaptionStore.from_files([cache], kg).entity(5) == "Cached."
+
+
+def test_merging_shards_keeps_retried_records_that_replace_cached_errors(tmp_path):
+    """A multi-process ``--retry-errors`` run: the shard's ``ok`` record must replace the error."""
+    from kgt5mm.vision.captioner import _merge_parts
+
+    cache = tmp_path / "c.jsonl"
+    failed = CaptionRecord(kind="description", entities=("e1",), images=("1.png",), model="m",
+                           prompt_id="p", status="error", error="unreadable image")
+    done = CaptionRecord(kind="description", entities=("e2",), images=("2.png",), model="m",
+                         prompt_id="p", text="Two.")
+    append_records(cache, [failed, done])
+    retried = CaptionRecord(kind="description", entities=("e1",), images=("1.png",), model="m",
+                            prompt_id="p", text="One.")
+    append_records(cache.with_name("c.jsonl.part-0"), [retried])
+    append_records(cache.with_name("c.jsonl.part-1"), [done])  # already in the cache
+    _merge_parts(cache)
+    result = read_cache(cache)
+    assert result.records[retried.key].status == "ok" and result.records[retried.key].text == "One."
+    assert result.records[done.key] == done
+    assert result.num_lines == 3  # the unchanged record is not appended again
+    assert not list(tmp_path.glob("c.jsonl.part-*"))

@@ -42,3 +42,12 @@ def test_cli_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for name in COMMAND_MODULES:
         assert name in out
+
+
+def test_python_dash_m_kgt5mm_runs_the_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "kgt5mm", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.startswith("kgt5mm ")

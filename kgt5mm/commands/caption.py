@@ -102,11 +102,12 @@ def _run(args: argparse.Namespace) -> int:
         total_new = 0
         for file in args.import_files:
             records = load_caption_file(file, kg)
-            new = [r for r in records if r.key not in present]
+            # new keys, and edited texts of imported keys (the last record of a key wins)
+            new = [r for r in records if present.get(r.key) != r]
             append_records(cache, new)
             present.update({r.key: r for r in new})
             total_new += len(new)
-            print(f"{file}: {len(records)} records, {len(new)} new")
+            print(f"{file}: {len(records)} records, {len(new)} new or changed")
         print(f"{args.cache}: {total_new} records imported")
         return 0
     if not args.model:

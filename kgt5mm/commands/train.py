@@ -5,7 +5,7 @@
     kgt5mm train --config run_scripts/wn9_img_cpu.yaml train.lr=5e-4 model.size=tiny
     kgt5mm train --config run_scripts/wn9_img_cpu.yaml --resume          # latest state
     kgt5mm train --help-config                                           # every field
-    accelerate launch --cpu --num_processes 2 train.py --config ...       # several processes
+    torchrun --standalone --nproc_per_node 2 train.py --config ...        # 2 CPU processes (gloo)
 """
 
 from __future__ import annotations

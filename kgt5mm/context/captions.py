@@ -368,10 +368,14 @@ class CaptionStore:
             path = Path(path)
             if not path.is_file():
                 raise KGT5MMError(f"caption file {str(path)!r} not found")
-            if path.suffix == ".jsonl":
+            if path.suffix == ".jsonl":  # a kgt5mm caption cache: records by entity id
                 result = read_cache(path)
-                if result.records and all(r.model for r in result.records.values()):
+                ids = set(kg.entity_ids)
+                if result.records and all(r.model and all(e in ids for e in r.entities)
+                                          for r in result.records.values()):
                     records.extend(result.records.values())
                     continue
+            # user files (and caches naming entities by name): every entity is resolved, and
+            # an unknown one is a DataFormatError naming the file and line
             records.extend(load_caption_file(path, kg))
         return cls.from_records(records, kg)

@@ -311,7 +311,8 @@ def _process_batch(vlm: VLM, batch: Sequence[WorkItem], config: CaptionConfig,
 
 
 def _merge_parts(cache: Path) -> None:
-    """Append the records of leftover ``<cache>.part-*`` shards that the cache lacks; drop shards."""
+    """Append the shard records (``<cache>.part-*``) that the cache lacks or that update it
+    (an error record retried with ``retry_errors``; the last record of a key wins); drop shards."""
     parts = sorted(cache.parent.glob(cache.name + ".part-*"))
     if not parts:
         return
@@ -319,7 +320,7 @@ def _merge_parts(cache: Path) -> None:
     present = read_cache(cache).records
     for part in parts:
         repair_cache(part)
-    new = [r for k, r in read_cache(parts).records.items() if k not in present]
+    new = [r for k, r in read_cache(parts).records.items() if present.get(k) != r]
     append_records(cache, new)
     for part in parts:
         part.unlink()
