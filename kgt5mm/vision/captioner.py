@@ -442,7 +442,8 @@ def run_captioning(kg: KnowledgeGraph, config: CaptionConfig, *, vlm: VLM | None
     if kg.entity_images is not None:
         final = read_cache(cache).records.values()
         rel = [r for r in final if r.kind == "relevance" and r.model == model_id and r.status == "ok"
-               and r.prompt_id == prompts["relevance"].id]
+               and r.prompt_id == prompts["relevance"].id
+               and r.prompt_version == prompts["relevance"].version]
         summary.kept_images = sum(1 for r in rel if r.p_yes is not None and r.p_yes >= config.threshold)
         summary.filtered_images = len(rel) - summary.kept_images
     summary.seconds = time.perf_counter() - start
