@@ -234,6 +234,10 @@ def test_blank_lines_are_counted_not_silent(tmp_path: Path) -> None:
     folder = make(tmp_path, OPENKE_FILES, **{"train.txt": "0\t0\t1\n\n1\t1\t2\n2\t0\t0\n\n"})
     kg = load_graph(folder)
     assert len(kg.splits["train"]) == 3 and kg.skipped["blank lines"] == 2
+    # blank lines of the id maps count too
+    folder = make(tmp_path / "ids", OPENKE_FILES, **{"entity2id.txt": "3\nQ1 0\n\nQ2 1\nQ3 2\n"})
+    kg = load_graph(folder)
+    assert kg.num_entities == 3 and kg.skipped["blank lines"] == 1
 
 
 def test_cli_prints_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

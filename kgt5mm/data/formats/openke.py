@@ -86,8 +86,11 @@ _TEMPLATE_PREFIX = "Template:"
 _A_FIRST = re.compile(r"^\[A\]\s+(.+?)\s+\[B\]\s*\.?$")
 
 
-def read_openke_id_map(path: Path, *, what: str) -> IdMap:
-    """Read ``count`` then ``key<SPACE|TAB>index`` lines; checks count, indices, duplicates."""
+def read_openke_id_map(path: Path, *, what: str, skipped: dict[str, int] | None = None) -> IdMap:
+    """Read ``count`` then ``key<SPACE|TAB>index`` lines; checks count, indices, duplicates.
+
+    :param skipped: the graph's skip report; blank lines are added to its ``"blank lines"``
+    """
     require_file(path, f"{what}2id")
     lines = read_lines(path)
     count = read_count_header(path, lines)
@@ -95,6 +98,8 @@ def read_openke_id_map(path: Path, *, what: str) -> IdMap:
     for number in range(2, len(lines) + 1):
         line = lines[number - 1]
         if not line.strip():
+            if skipped is not None:
+                skipped["blank lines"] = skipped.get("blank lines", 0) + 1
             continue
         parts = line.rstrip().rsplit(None, 1)
         if len(parts) != 2:
@@ -226,8 +231,8 @@ def load_openke(folder: str | Path, *, name: str, source: str | None = None) -> 
     """
     folder = Path(folder)
     skipped: dict[str, int] = {}
-    entities = read_openke_id_map(folder / OPENKE_ENTITY2ID, what="entity")
-    relations = read_openke_id_map(folder / OPENKE_RELATION2ID, what="relation")
+    entities = read_openke_id_map(folder / OPENKE_ENTITY2ID, what="entity", skipped=skipped)
+    relations = read_openke_id_map(folder / OPENKE_RELATION2ID, what="relation", skipped=skipped)
     E, R = len(entities), len(relations)
 
     splits: dict[str, np.ndarray] = {}
@@ -315,7 +320,7 @@ def load_openke(folder: str | Path, *, name: str, source: str | None = None) -> 
         if missing:
             skipped[f"{vlm_path.name}: entities without a description"] = missing
     if blank:
-        skipped["blank lines"] = blank
+        skipped["blank lines"] = skipped.get("blank lines", 0) + blank
 
     return KnowledgeGraph(
         name=name,
