@@ -62,7 +62,9 @@ def atomic_dir(path: str | Path, *, marker: str) -> Iterator[Path]:
     from kgt5mm.errors import KGT5MMError
 
     path = Path(path).absolute()
-    if path.exists() and not (path.is_dir() and ((path / marker).exists() or not any(path.iterdir()))):
+    if path.exists() and not path.is_dir():
+        raise KGT5MMError(f"refusing to replace {str(path)!r}: it is a file (choose a new folder)")
+    if path.exists() and not (path / marker).exists() and any(path.iterdir()):
         raise KGT5MMError(f"refusing to replace {str(path)!r}: it is not empty and holds no {marker} "
                           "(choose a new folder)")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -157,13 +157,16 @@ class KGT5MMModel:
         The context builder reads them at prediction time, so a model folder (or Hub repo)
         without them could not rebuild its training-time sources elsewhere.
         """
+        from collections import Counter
+
         paths = [Path(p) for p in self.context_config.get("caption_files") or []]
+        uses = Counter(p.name for p in paths)  # same file name in two folders: prefix the index
         out = []
         for i, path in enumerate(paths):
             if not path.is_file():
                 raise KGT5MMError(f"caption file {str(path)!r} named by context.caption_files "
                                   "not found: it must be saved with the model")
-            name = path.name if [p.name for p in paths].count(path.name) == 1 else f"{i}_{path.name}"
+            name = path.name if uses[path.name] == 1 else f"{i}_{path.name}"
             (folder / CAPTIONS_DIR).mkdir(exist_ok=True)
             shutil.copy2(path, folder / CAPTIONS_DIR / name)
             out.append(f"{CAPTIONS_DIR}/{name}")
@@ -397,9 +400,7 @@ class KGT5MMModel:
         saved = self.config.get("eval") or {}
         config = EvalConfig.from_dict(saved) if saved else EvalConfig()
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        if config.max_source_length is None:
-            limit = (self.config.get("train") or {}).get("max_source_length")
-            config = replace(config, max_source_length=limit)
+        config = config.with_source_limit((self.config.get("train") or {}).get("max_source_length"))
         config.validate()
         return config
 

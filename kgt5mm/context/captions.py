@@ -364,13 +364,13 @@ class CaptionStore:
     def from_files(cls, paths: Iterable[str | Path], kg: KnowledgeGraph) -> CaptionStore:
         """Merge caption caches (``.jsonl`` written by kgt5mm caption) and user files."""
         records: list[CaptionRecord] = []
+        ids = set(kg.entity_ids)
         for path in paths:
             path = Path(path)
             if not path.is_file():
                 raise KGT5MMError(f"caption file {str(path)!r} not found")
             if path.suffix == ".jsonl":  # a kgt5mm caption cache: records by entity id
                 result = read_cache(path)
-                ids = set(kg.entity_ids)
                 if result.records and all(r.model and all(e in ids for e in r.entities)
                                           for r in result.records.values()):
                     records.extend(result.records.values())

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 
 from kgt5mm.data.graph import KnowledgeGraph
 from kgt5mm.errors import DataFormatError, KGT5MMError
-from kgt5mm.files import atomic_path, atomic_write_text
+from kgt5mm.files import atomic_dir
 from kgt5mm.typing import (
     HF_ENTITIES_CONFIG,
     HF_MANIFEST,
@@ -107,12 +106,12 @@ def _write_parquet(columns: dict[str, list[Any]], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.table(columns), tmp)
+    path.parent.mkdir(parents=True, exist_ok=True)  # inside export_hf's temporary folder
+    pq.write_table(pa.table(columns), path)
 
 
 def _write_text(text: str, path: Path) -> None:
-    atomic_write_text(path, text)
+    path.write_text(text, encoding="utf-8")  # inside export_hf's temporary folder
 
 
 def _card(kg: KnowledgeGraph) -> str:
@@ -155,8 +154,6 @@ def export_hf(kg: KnowledgeGraph, out_dir: str | Path) -> Path:
     is written whole to a temporary folder and renamed into place: an earlier export there is
     replaced, never mixed with this one; a non-empty folder that is not an export is refused.
     """
-    from kgt5mm.files import atomic_dir
-
     with atomic_dir(out_dir, marker=HF_MANIFEST) as tmp:
         _export_into(kg, tmp)
     logger.info("exported %r to %s", kg, out_dir)
@@ -174,9 +171,7 @@ def _export_into(kg: KnowledgeGraph, out: Path) -> None:
                 source_path = Path(source)
                 target = image_dir / f"{index}_{k}{source_path.suffix.lower()}"
                 image_dir.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(target.name + ".tmp")
-                shutil.copyfile(source_path, tmp)
-                os.replace(tmp, target)
+                shutil.copyfile(source_path, target)
                 kept.append(target.relative_to(out).as_posix())
             relative_images.append(kept)
     tables = _tables(kg, relative_images)

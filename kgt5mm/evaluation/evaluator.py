@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,11 @@ class EvalConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary of the fields."""
         return asdict(self)
+
+    def with_source_limit(self, limit: int | None) -> EvalConfig:
+        """This config with sources cut at ``limit`` (the training length, so a model reads the
+        sources it was trained on) unless ``max_source_length`` names its own."""
+        return self if self.max_source_length is not None else replace(self, max_source_length=limit)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalConfig:

@@ -427,8 +427,7 @@ class Trainer:
         from kgt5mm.evaluation import evaluate
 
         eval_config = self.config.eval if queries is None else replace(self.config.eval, max_queries=None)
-        if eval_config.max_source_length is None:  # sources cut as in training
-            eval_config = replace(eval_config, max_source_length=self.config.train.max_source_length)
+        eval_config = eval_config.with_source_limit(self.config.train.max_source_length)
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
         try:

@@ -29,10 +29,14 @@ def read_records(path: str | Path, *, allow_torn_tail: bool = False) -> list[dic
         JSON: what a job killed while appending leaves behind
     :raises DataFormatError: naming the file and line of a record that is not JSON
     """
+    return _parse_records(Path(path).read_text(encoding="utf-8"), path, allow_torn_tail=allow_torn_tail)
+
+
+def _parse_records(text: str, path: str | Path, *, allow_torn_tail: bool) -> list[dict[str, Any]]:
+    """:func:`read_records` on the file's ``text`` (``path`` names it in errors)."""
     from kgt5mm.errors import DataFormatError
 
     records = []
-    text = Path(path).read_text(encoding="utf-8")
     lines = text.split("\n")
     for line_no, line in enumerate(lines, 1):
         if line.strip():
@@ -57,8 +61,8 @@ class MetricsLog:
         self.csv = self.run_dir / "metrics.csv"
         self.records: list[dict[str, Any]] = []
         if enabled and self.jsonl.exists():
-            self.records = read_records(self.jsonl, allow_torn_tail=True)
             text = self.jsonl.read_text(encoding="utf-8")
+            self.records = _parse_records(text, self.jsonl, allow_torn_tail=True)
             if text and not text.endswith("\n"):  # a torn or unterminated last line: rewrite
                 atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in self.records))
 
