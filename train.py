@@ -21,6 +21,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kgt5mm.commands import close_process_group
     from kgt5mm.commands.train import add_arguments, run
     from kgt5mm.errors import KGT5MMError
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except KGT5MMError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        close_process_group()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kgt5mm.commands import close_process_group
     from kgt5mm.errors import KGT5MMError
 
     try:
@@ -60,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KGT5MMError as error:  # user-facing errors: one clear line, no traceback
         print(f"kgt5mm {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        close_process_group()
 
 
 if __name__ == "__main__":  # pragma: no cover

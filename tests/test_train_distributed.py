@@ -25,6 +25,7 @@ def _worker(out_dir: Path) -> None:
     from accelerate.utils import gather_object
     from test_train import tiny_config
 
+    from kgt5mm.commands import close_process_group
     from kgt5mm.evaluation import evaluate
     from kgt5mm.training import Trainer
 
@@ -49,6 +50,7 @@ def _worker(out_dir: Path) -> None:
     }])
     if acc.is_main_process:
         (out_dir / "report.json").write_text(json.dumps(report))
+    close_process_group()  # as the entry points do: an open gloo group can abort at exit
 
 
 @pytest.mark.timeout(300)
@@ -73,3 +75,15 @@ def test_two_cpu_processes(tmp_path):
 
 if __name__ == "__main__":
     _worker(Path(sys.argv[1]))
+
+
+def test_entry_points_close_the_process_group(tmp_path):
+    """The CLI tears down an open process group on its way out (see close_process_group)."""
+    import torch.distributed as dist
+
+    from kgt5mm import cli
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    assert cli.main(["data", "list"]) == 0
+    assert not dist.is_initialized()
