@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 __all__ = ["register", "add_arguments", "run", "handler"]
 
@@ -34,10 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load and validate the config, train, print the test metrics; returns the exit code."""
     from kgt5mm.config import Config, config_help
+    from kgt5mm.errors import ConfigError
 
     if args.help_config:
         print("\n".join(config_help()))
         return 0
+    if args.resume is not None and "=" in args.resume and not Path(args.resume).exists():
+        # `--resume train.lr=5e-4`: argparse gave the override to --resume's optional value
+        args.overrides = [args.resume, *args.overrides]
+        args.resume = "auto"
+    if args.stop_after_steps is not None and args.stop_after_steps < 1:
+        raise ConfigError(f"--stop-after-steps must be >= 1, got {args.stop_after_steps}")
     config = Config.from_yaml(args.config, args.overrides) if args.config else Config.from_dict({}, args.overrides)
     if args.print_config:
         print(config.to_yaml(), end="")
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if accelerator.is_main_process:
         print(f"run folder: {result.run_dir}  steps: {result.global_step}  "
               f"train time: {result.train_seconds / 60:.1f} min  "
-              f"throughput: {result.examples_per_second:.1f} examples/s  "
+              f"wall throughput: {result.examples_per_second:.1f} examples/s  "
               f"padding: {100 * result.padding_share:.1f}%")
         if result.best_step is not None:
             print(f"best validation {config.train.metric}: {result.best_metric:.4f} (step {result.best_step})")

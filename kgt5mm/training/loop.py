@@ -26,12 +26,13 @@ already consumed.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ import numpy as np
 from kgt5mm.config import CONFIG_FILE, Config
 from kgt5mm.errors import KGT5MMError
 from kgt5mm.evaluation.evaluator import PER_RELATION_FILE, PER_RELATION_PLOT
-from kgt5mm.files import atomic_write_json, atomic_write_text
+from kgt5mm.files import atomic_dir, atomic_write_json, atomic_write_text
 from kgt5mm.training.data import (
     EpochData,
     collate,
@@ -68,6 +69,8 @@ BEST_DIR = "best"
 MODEL_DIR = "model"
 TOKENIZER_DIR = "tokenizer"
 _BEST_WEIGHTS = "weights.pt"
+#: The settings a run's tokenizer was made with (checked when the run folder is reused).
+_TOKENIZER_SETTINGS = "kgt5mm_tokenizer.json"
 
 
 @dataclass
@@ -81,7 +84,9 @@ class TrainResult:
     :ivar valid_metrics: last validation metrics
     :ivar test_metrics: final test metrics (empty when not run)
     :ivar padding_share: padded share of source + target positions in the last epoch
-    :ivar examples_per_second: training throughput over all processes (this segment)
+    :ivar examples_per_second: wall-clock throughput of this segment over all processes:
+        examples over elapsed time, validation, saving and epoch preparation included
+        (``train_seconds`` counts the training steps alone)
     :ivar train_seconds: time spent in training steps over all segments of the run
     :ivar stopped_early: early stopping ended the run
     :ivar finished: the schedule ran to its end (False when stopped by ``stop_after_steps``)
@@ -145,6 +150,14 @@ def latest_state(run_dir: str | Path) -> Path | None:
     return states[-1] if states else None
 
 
+def _best_step_on_disk(run_dir: Path) -> int | None:
+    """The step recorded in ``best/metrics.json`` (``None`` when missing or unreadable)."""
+    try:
+        return int(json.loads((Path(run_dir) / BEST_DIR / "metrics.json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _load_graph(config: Config):
     from kgt5mm.data import load_graph
 
@@ -183,6 +196,8 @@ class Trainer:
         self.builder = ContextBuilder(self.kg, config.context, count_tokens=token_counter(self.tokenizer))
         self.targets = encode_targets(self.tokenizer, self.kg.entity_names)
         self.queries, self.edges = train_queries(self.kg, limit=config.data.train_limit)
+        if not len(self.queries):
+            raise KGT5MMError(f"graph {self.kg.name} has no training triples: nothing to train on")
         from kgt5mm.evaluation import select_queries
 
         self.valid_queries = select_queries(self.kg.queries("valid"), tc.eval_queries, tc.seed)
@@ -197,7 +212,7 @@ class Trainer:
         optimizer = build_optimizer(model, tc)
         self.scheduler = build_scheduler(optimizer, tc, total_steps=self.total_steps)
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.state = TrainState()
+        self.state = TrainState(num_processes=acc.num_processes)
         acc.register_for_checkpointing(self.state, self.scheduler)
         self.log = MetricsLog(self.run_dir, accelerator=acc if tc.tensorboard else None,
                               enabled=acc.is_main_process)
@@ -211,11 +226,23 @@ class Trainer:
         from kgt5mm.modeling import load_tokenizer, train_tokenizer
 
         folder = self.run_dir / TOKENIZER_DIR
+        settings = {"dataset": self.config.data.dataset, "tokenizer": asdict(self.config.tokenizer)}
         if (folder / "tokenizer_config.json").exists():
+            saved_path = folder / _TOKENIZER_SETTINGS
+            saved = json.loads(saved_path.read_text()) if saved_path.exists() else None
+            if saved is not None and saved != settings:
+                changed = _diff(saved, settings)
+                raise KGT5MMError(
+                    f"the run folder's tokenizer {folder} was made with other settings "
+                    f"({', '.join(changed)}): choose another name, or delete the folder to start over")
             logger.info("using the run's tokenizer %s", folder)
             return load_tokenizer(folder)
         if self.accelerator.is_main_process:
-            return train_tokenizer(self.kg, config=self.config.tokenizer, output_dir=folder)
+            # written whole or not at all: a half-written folder would pass the check above
+            with atomic_dir(folder, marker="tokenizer_config.json") as tmp:
+                train_tokenizer(self.kg, config=self.config.tokenizer, output_dir=tmp)
+                (tmp / _TOKENIZER_SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
+            return load_tokenizer(folder)  # as every other process and a resume will load it
         raise KGT5MMError(f"the main process did not write the tokenizer to {folder}")
 
     def _epoch(self, epoch: int) -> EpochData:
@@ -320,7 +347,10 @@ class Trainer:
         self.model.train()
         segment_start, segment_examples = time.perf_counter(), 0
         self._window = {"loss": 0.0, "count": 0, "examples": 0, "time": time.perf_counter()}
-        stop = state.global_step >= self.total_steps or state.stopped_early
+        if stop_after_steps is not None and stop_after_steps < 1:
+            raise KGT5MMError(f"stop_after_steps must be >= 1, got {stop_after_steps}")
+        stop = (state.global_step >= self.total_steps or state.stopped_early
+                or (stop_after_steps is not None and state.global_step >= stop_after_steps))
         while not stop:
             if self._epoch_data_epoch != state.epoch:
                 self._epoch_data = self._epoch(state.epoch)
@@ -353,6 +383,8 @@ class Trainer:
                 self._maybe_log(bar)
                 self._maybe_validate()
                 finished = state.global_step >= self.total_steps or state.stopped_early
+                if finished:  # the final weights compete for "best" too; saved with the state
+                    self._maybe_validate(force=True)
                 halted = stop_after_steps is not None and state.global_step >= stop_after_steps
                 self._maybe_save(force=finished or halted)
                 if finished or halted:
@@ -468,13 +500,12 @@ class Trainer:
         acc.wait_for_everyone()
         weights = acc.get_state_dict(self.model)
         if acc.is_main_process:
-            folder = self.run_dir / BEST_DIR
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / (_BEST_WEIGHTS + ".tmp")
-            torch.save({k: v.detach().cpu() for k, v in weights.items()}, tmp)
-            tmp.replace(folder / _BEST_WEIGHTS)
-            _write_json(folder / "metrics.json", {"step": self.state.global_step, "metrics": metrics})
-            self.config.to_yaml(folder / CONFIG_FILE)
+            # weights, step and config are swapped in together: a kill never pairs one step's
+            # weights with another step's metrics.json
+            with atomic_dir(self.run_dir / BEST_DIR, marker="metrics.json") as folder:
+                torch.save({k: v.detach().cpu() for k, v in weights.items()}, folder / _BEST_WEIGHTS)
+                _write_json(folder / "metrics.json", {"step": self.state.global_step, "metrics": metrics})
+                self.config.to_yaml(folder / CONFIG_FILE)
         acc.wait_for_everyone()
 
     def _load_best(self) -> bool:
@@ -482,6 +513,11 @@ class Trainer:
 
         path = self.run_dir / BEST_DIR / _BEST_WEIGHTS
         if self.state.best_step is None or not path.exists():
+            return False
+        saved_step = _best_step_on_disk(self.run_dir)
+        if saved_step != self.state.best_step:
+            logger.warning("%s holds step %s, not the recorded best step %d: keeping the final weights",
+                           path.parent, saved_step, self.state.best_step)
             return False
         self.accelerator.wait_for_everyone()
         weights = torch.load(path, map_location="cpu", weights_only=True)
@@ -514,9 +550,42 @@ class Trainer:
             if changed:
                 logger.warning("resuming with a changed config: %s", ", ".join(changed))
         self.accelerator.load_state(str(folder))
+        saved_world, world = self.state.num_processes, self.accelerator.num_processes
+        if saved_world != world:
+            raise KGT5MMError(
+                f"{folder} was saved by a run with {saved_world} processes and this one has {world}: "
+                f"batches are planned per process, so resume with {saved_world} processes")
+        self._set_aside_later_work(folder)
         self.log.truncate(self.state.global_step)
         logger.info("resumed from %s: step %d, epoch %d, batch %d", folder, self.state.global_step,
                     self.state.epoch, self.state.batch_in_epoch)
+
+    def _set_aside_later_work(self, folder: Path) -> None:
+        """After resuming from ``folder``, rename what a later, abandoned continuation left.
+
+        States newer than the resumed one would otherwise win ``--resume`` (and the clean-up of
+        old states) later; best weights from a step the resumed state never recorded as best
+        would be exported as if they were. Both are renamed ``abandoned-*``, never deleted.
+        """
+        acc, state = self.accelerator, self.state
+        later = [p for p in _state_folders(self.run_dir) if int(p.name[len("step_"):]) > state.global_step]
+        best_dir = self.run_dir / BEST_DIR
+        best_on_disk = _best_step_on_disk(self.run_dir)
+        stale_best = best_on_disk != state.best_step or (best_dir.exists() and best_on_disk is None)
+        acc.wait_for_everyone()  # every process decided before the main one renames
+        if stale_best and state.best_step is not None:
+            logger.warning("the best weights of step %d are gone (%s holds step %s): the best is "
+                           "tracked afresh from here", state.best_step, best_dir, best_on_disk)
+        if stale_best:
+            state.forget_best()
+        if acc.is_main_process:
+            for path in [*later, *([best_dir] if stale_best and best_dir.exists() else [])]:
+                aside = path.with_name(f"abandoned-{path.name}")
+                if aside.exists():
+                    shutil.rmtree(aside)
+                os.replace(path, aside)
+                logger.warning("resumed from %s: set %s aside as %s", folder.name, path.name, aside.name)
+        acc.wait_for_everyone()
 
     def _summary(self) -> None:
         acc, tc = self.accelerator, self.config.train
@@ -539,7 +608,7 @@ class Trainer:
         test_metrics: dict[str, float] = {}
         model_dir = None
         if finished:
-            self._maybe_validate(force=True)  # the final weights compete for "best" too
+            self._maybe_validate(force=True)  # no-op unless resumed from a pre-validation state
             self._load_best()
             if tc.test_at_end:
                 test_result = self._evaluation("test")

@@ -22,6 +22,9 @@ class TrainState:
     :ivar evals_without_improvement: validations since the best one (early stopping)
     :ivar train_seconds: wall time spent in training steps (over all resumed segments)
     :ivar stopped_early: the patience ran out
+    :ivar last_eval_step: step of the latest validation (``None`` before the first)
+    :ivar num_processes: processes of the run (batches are planned per process, so a resume
+        must use the same number)
     """
 
     global_step: int = 0
@@ -34,6 +37,7 @@ class TrainState:
     train_seconds: float = 0.0
     stopped_early: bool = False
     last_eval_step: int | None = None
+    num_processes: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def state_dict(self) -> dict[str, Any]:
@@ -55,3 +59,8 @@ class TrainState:
             return True
         self.evals_without_improvement += 1
         return False
+
+    def forget_best(self) -> None:
+        """Drop the best-so-far record (its weights are gone); early stopping counts afresh."""
+        self.best_metric, self.best_step = -math.inf, None
+        self.evals_without_improvement = 0
