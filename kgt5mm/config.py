@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -217,8 +219,8 @@ class TrainConfig:
             raise bad("lr_schedule", "must be linear, cosine, constant or inverse_sqrt")
         if self.warmup_steps < 0:
             raise bad("warmup_steps", "must be >= 0")
-        if not self.epochs > 0:
-            raise bad("epochs", "must be > 0")
+        if not self.epochs > 0 or (self.max_steps is None and not math.isfinite(self.epochs)):
+            raise bad("epochs", "must be > 0 (and finite unless max_steps is set)")
         for name in (
             "num_threads",
             "max_steps",
@@ -248,8 +250,22 @@ class TrainConfig:
             raise bad("max_grad_norm", "must be > 0 or null")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise bad("mixed_precision", "must be no, bf16 or fp16")
-        if "." not in self.metric:
-            raise bad("metric", "must be a metric key such as both.realistic.mrr")
+        if self.metric not in selectable_metrics():
+            if self.metric.endswith(".mean_rank"):
+                raise bad("metric", "must be higher-is-better (the best checkpoint is the maximum); "
+                                    "mean_rank is lower-is-better, use an mrr or hits_at_k key")
+            raise bad("metric", "must be a validation metric key such as both.realistic.mrr: "
+                                "{head,tail,both}.{optimistic,realistic,pessimistic}.{mrr,hits_at_1,"
+                                "hits_at_3,hits_at_10} or {head,tail,both}.in_beam_share")
+
+
+def selectable_metrics() -> frozenset[str]:
+    """Validation metric keys ``train.metric`` may name (all higher-is-better)."""
+    from kgt5mm.evaluation.metrics import METRIC_NAMES, RANK_TYPES, SIDES
+
+    names = [n for n in METRIC_NAMES if n != "mean_rank"]
+    return frozenset([f"{side}.{rank}.{n}" for side in SIDES for rank in RANK_TYPES for n in names]
+                     + [f"{side}.in_beam_share" for side in SIDES])
 
 
 @dataclass
@@ -285,7 +301,7 @@ class Config:
         """Load ``path`` (YAML mapping of sections), apply overrides, validate."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
         except FileNotFoundError as error:
             raise ConfigError(f"config file {str(path)!r} does not exist") from error
         except yaml.YAMLError as error:
@@ -332,6 +348,24 @@ class Config:
 
 
 # ---------------------------------------------------------------------- helpers
+class _Loader(yaml.SafeLoader):
+    """``SafeLoader`` with YAML 1.2 booleans: only true/false, so ``name: off`` stays a string."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse config YAML: like ``yaml.safe_load``, but yes/no/on/off are strings, not booleans
+    (a run named ``off`` keeps its name; bool fields still accept them, see ``_coerce``)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
     """``["train.lr=3e-4", "model.lora.target_modules=[q,v]"]`` -> ``[(key, value), ...]``.
 
@@ -344,7 +378,7 @@ def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
         if not sep or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"override must look like section.field=value, got {item!r}")
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
+            value = load_yaml(text) if text.strip() else ""
         except yaml.YAMLError:
             value = text
         parsed.append((key, value))
@@ -408,6 +442,8 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
     if tp is Any:
         return value
     if tp is bool:
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+            value = _BOOL_WORDS[value.lower()]
         if not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false, got {value!r}")
         return value
@@ -425,14 +461,17 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
             raise ConfigError(f"{name} must be a number, got {value!r}")
         return float(value)
     if tp is str:
-        if isinstance(value, bool):  # YAML 1.1 reads a bare no / yes as a boolean
-            value = "yes" if value else "no"
+        if isinstance(value, bool):  # `field: true` written for a text field
+            value = "true" if value else "false"
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
         return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, prefix=name + ".")
     return value
+
+
+_BOOL_WORDS = {"yes": True, "on": True, "no": False, "off": False}
 
 
 def _build(cls: type, data: Any, *, prefix: str) -> Any:

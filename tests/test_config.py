@@ -45,11 +45,26 @@ def test_overrides_yaml_round_trip(tmp_path):
     ("context.budget_tokens=0", r"context\.budget_tokens must be >= 1, got 0"),
     ("eval.num_beams=0", r"eval\.num_beams must be a positive integer, got 0"),
     ("name=a/b", r"name must be a plain folder name, got 'a/b'"),
+    ("train.metric=both.realistic.mean_rank", r"train\.metric must be higher-is-better"),
+    ("train.metric=both.realistic.mmr", r"train\.metric must be a validation metric key"),
+    ("train.epochs=.inf", r"train\.epochs must be > 0 \(and finite unless max_steps is set\)"),
+    ("tokenizer.model_type=bpe", r"tokenizer\.model_type must be 'unigram'"),
     ("train=3", r"train must be a mapping of fields, got 3"),
 ])
 def test_bad_values_are_rejected_with_field_and_value(override, message):
     with pytest.raises(ConfigError, match=message):
         Config.from_dict({}, [override])
+
+
+def test_yes_no_on_off_are_text_for_text_fields_and_booleans_for_bool_fields(tmp_path):
+    # YAML 1.1 reads a bare off / yes as a boolean; a run named "off" must keep its name
+    config = Config.from_dict({}, ["name=off", "train.tensorboard=yes", "train.mixed_precision=no"])
+    assert config.name == "off" and config.train.tensorboard is True and config.train.mixed_precision == "no"
+    (tmp_path / "c.yaml").write_text("name: on\ntrain:\n  tensorboard: off\n  metric: tail.realistic.mrr\n")
+    config = Config.from_yaml(tmp_path / "c.yaml")
+    assert config.name == "on" and config.train.tensorboard is False
+    assert config.train.metric == "tail.realistic.mrr"
+    assert Config.from_dict({}, ["train.epochs=.inf", "train.max_steps=5"]).train.max_steps == 5
 
 
 def test_pretrained_model_needs_its_tokenizer():

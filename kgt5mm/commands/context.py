@@ -63,8 +63,7 @@ def tokenizer_counter(path: str):
 
 
 def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    import yaml
-
+    from kgt5mm.config import load_yaml
     from kgt5mm.errors import ConfigError
 
     values: dict[str, Any] = {}
@@ -72,7 +71,7 @@ def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
-        values[key.strip()] = yaml.safe_load(raw)
+        values[key.strip()] = load_yaml(raw)
     return values
 
 

@@ -85,7 +85,11 @@ class TokenizerConfig:
         ),
     )
     model_type: str = field(
-        default="unigram", metadata=_help("SentencePiece model: unigram or bpe")
+        default="unigram",
+        metadata=_help(
+            "SentencePiece model type; only unigram converts exactly to the fast tokenizer "
+            "used for training and decoding"
+        ),
     )
     character_coverage: float = field(
         default=0.9995,
@@ -106,9 +110,10 @@ class TokenizerConfig:
 
     def validate(self, prefix: str = "tokenizer") -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
-        if self.model_type not in ("unigram", "bpe"):
+        if self.model_type != "unigram":
             raise ConfigError(
-                f"{prefix}.model_type must be 'unigram' or 'bpe', got {self.model_type!r}"
+                f"{prefix}.model_type must be 'unigram' (only unigram SentencePiece models "
+                f"convert exactly to a fast tokenizer), got {self.model_type!r}"
             )
         if not isinstance(self.vocab_size, int) or self.vocab_size < 300:
             raise ConfigError(
