@@ -62,6 +62,26 @@ def test_encode_targets_rejects_names_the_tokenizer_merges(toy_kg, tmp_path):
         encode_targets(lossy, ["zz ☃", "zz ☂"])
 
 
+@pytest.mark.parametrize("name", ["a </s> b", "pad<pad>", "x <nbr> y"])
+def test_encode_targets_rejects_special_and_marker_text_in_names(toy_kg, name):
+    # "</s>" would end the name early, "<pad>" hide from the loss, "<nbr>" lose its spaces
+    tokenizer = train_tokenizer(toy_kg, config=TokenizerConfig(vocab_size=400))
+    with pytest.raises(KGT5MMError, match=r"entity name .* \(index 1\) contains the reserved token"):
+        encode_targets(tokenizer, ["fine", name])
+
+
+def test_a_pretrained_tokenizer_gets_the_context_markers_as_single_tokens(toy_kg, tmp_path):
+    bare = train_tokenizer(toy_kg, config=TokenizerConfig(vocab_size=400), special_tokens=(),
+                           output_dir=tmp_path / "bare")
+    assert len(bare(SPECIAL_TOKENS[0], add_special_tokens=False)["input_ids"]) > 1
+    tokenizer = train_tokenizer(toy_kg, config=TokenizerConfig(pretrained=str(tmp_path / "bare")),
+                                output_dir=tmp_path / "run")
+    for loaded in (tokenizer, load_tokenizer(tmp_path / "run")):
+        ids = loaded(" ".join(SPECIAL_TOKENS), add_special_tokens=False)["input_ids"]
+        assert loaded.convert_ids_to_tokens(ids) == list(SPECIAL_TOKENS)
+        assert len(loaded) == len(bare) + len(SPECIAL_TOKENS)
+
+
 def test_all_wn9_img_names_round_trip():
     kg = load_graph("wn9_img")
     tokenizer = train_tokenizer(kg, config=TokenizerConfig(vocab_size=8000))

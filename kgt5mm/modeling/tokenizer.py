@@ -231,12 +231,22 @@ def train_tokenizer(
     """
     config = config or TokenizerConfig()
     config.validate()
+    special_tokens = _default_special_tokens() if special_tokens is None else tuple(special_tokens)
     if config.pretrained is not None:
         tokenizer = load_tokenizer(config.pretrained)
+        # the context markers are one token each, as in a tokenizer trained here (the model's
+        # embeddings grow to match, see kgt5mm.modeling.build_model)
+        vocab = tokenizer.get_vocab()
+        new = [t for t in special_tokens if t not in vocab]
+        if new:
+            from tokenizers import AddedToken
+
+            tokenizer.add_tokens([AddedToken(t, special=False, normalized=False, lstrip=True, rstrip=True)
+                                  for t in new])
+            logger.info("added %d context markers to the pretrained tokenizer", len(new))
         if output_dir is not None:
             tokenizer.save_pretrained(str(output_dir))
         return tokenizer
-    special_tokens = _default_special_tokens() if special_tokens is None else tuple(special_tokens)
     sentences = tokenizer_corpus(kg, config=config)
     if not sentences:
         raise KGT5MMError(f"graph {getattr(kg, 'name', '?')!r} has no text to train a tokenizer on")
@@ -292,12 +302,19 @@ def encode_targets(tokenizer: PreTrainedTokenizerBase, names: Sequence[str]) -> 
     :param names: entity names, length ``E`` (unique)
     :return: ``E`` lists of ids, each ending with ``tokenizer.eos_token_id``
     :raises KGT5MMError: if two different names get the same ids (the tokenizer would merge
-        two entities, e.g. through ``<unk>``) or a name encodes to nothing
+        two entities, e.g. through ``<unk>``), a name encodes to nothing, or a name contains a
+        special or added token's text (``</s>`` would end the name early, ``<nbr>`` would lose
+        its spaces)
     """
     names = list(names)
     if not names:
         return []
     eos = tokenizer.eos_token_id
+    # <unk> may stand for characters a (pretrained) vocabulary lacks; the collision check
+    # below still tells such names apart
+    reserved = (set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())) - {
+        tokenizer.unk_token_id
+    }
     encoded = tokenizer(names, add_special_tokens=False)["input_ids"]
     targets: list[list[int]] = []
     seen: dict[tuple[int, ...], int] = {}
@@ -305,6 +322,13 @@ def encode_targets(tokenizer: PreTrainedTokenizerBase, names: Sequence[str]) -> 
         ids = list(ids)
         if not ids:
             raise KGT5MMError(f"entity name {name!r} (index {index}) encodes to no tokens")
+        bad = [i for i in ids if i in reserved]
+        if bad:
+            raise KGT5MMError(
+                f"entity name {name!r} (index {index}) contains the reserved token "
+                f"{tokenizer.convert_ids_to_tokens(bad[0])!r}: rename the entity (special tokens "
+                "and context markers cannot be part of a generated name)"
+            )
         key = tuple(ids)
         previous = seen.setdefault(key, index)
         if previous != index and names[previous] != name:
