@@ -106,6 +106,23 @@ def test_golden_strings(toy):
     )
 
 
+def test_a_duplicated_train_triple_never_shows_in_its_own_context():
+    # (cat, hypernym, feline) twice, rows 0 and 8: training on either row excludes both
+    dup = KnowledgeGraph.from_triples(train=[*TOY_TRAIN, ("cat", "hypernym", "feline")],
+                                      valid=[("tiger", "part", "whisker")])
+    cat, hypernym = _key(dup, "cat"), dup.relation_ids.index("hypernym")
+    plain = ContextBuilder(dup, ContextConfig(num_examples=0, drop_known_answers=False))
+    for row in (0, 8):
+        assert "<nbr> hypernym feline" in plain.build(cat, hypernym)  # evaluation: no exclusion
+        assert "<nbr> hypernym feline" not in plain.build(cat, hypernym, exclude_edge=row)
+    # with the default drop_known_answers, feline is not "another" answer: its inverse twin stays
+    default = ContextBuilder(dup, ContextConfig(num_examples=0))
+    assert default.build(cat, hypernym, exclude_edge=8) == default.build(cat, hypernym, exclude_edge=0) == (
+        "<query> cat <rel> hypernym <nbr> reverse of hyponym feline <nbr> part whisker")
+    with pytest.raises(ValueError, match="not a train row index"):
+        default.build(cat, hypernym, exclude_edge=9)
+
+
 def test_relevance_ranks_the_inverse_relation_first(tiny):
     scores = relation_relevance(tiny)
     R = tiny.num_relations

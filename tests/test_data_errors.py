@@ -118,6 +118,11 @@ def test_non_integer_id_openke(tmp_path: Path) -> None:
     expect_error(folder, "train.txt", 2, "x")
 
 
+def test_id_beyond_int64_openke(tmp_path: Path) -> None:
+    folder = make(tmp_path, OPENKE_FILES, **{"train.txt": "0\t0\t1\n1\t0\t99999999999999999999\n"})
+    expect_error(folder, "train.txt", 2, "99999999999999999999")
+
+
 # ---------------------------------------------------------------- empty names
 def test_empty_name_openke(tmp_path: Path) -> None:
     folder = make(

@@ -189,11 +189,19 @@ class ContextBuilder:
                 f"kg.relation_texts has {len(self._relation_texts)} entries, expected 2R = "
                 f"{kg.num_query_relations}"
             )
+        train = np.asarray(kg.splits["train"], dtype=np.int64).reshape(-1, 3)
+        # Each train row -> the first row holding the same triple: excluding a query's row then
+        # also excludes its duplicates, so the query triple never shows in its own context.
+        if len(train):
+            _, first, inverse = np.unique(train, axis=0, return_index=True, return_inverse=True)
+            self._canonical_row = first[inverse.reshape(-1)]
+        else:
+            self._canonical_row = np.zeros(0, dtype=np.int64)
         nbr = kg.neighbours
         self._indptr: list[int] = np.asarray(nbr.indptr, dtype=np.int64).tolist()
         self._qr = np.asarray(nbr.query_relation, dtype=np.int64)
         self._nb = np.asarray(nbr.neighbour, dtype=np.int64)
-        self._edge = np.asarray(nbr.edge, dtype=np.int64)
+        self._edge = self._canonical_row[np.asarray(nbr.edge, dtype=np.int64)]
         self._edge_u64 = self._edge.astype(np.uint64)
         self._qr_list: list[int] = self._qr.tolist()
         self._nb_list: list[int] = self._nb.tolist()
@@ -211,7 +219,6 @@ class ContextBuilder:
             self._candidate_rows = self._candidate.tolist()
         #: rows up to this many entries take the pure-Python ranking path (same order as numpy)
         self._small_degree = 48
-        train = np.asarray(kg.splits["train"], dtype=np.int64).reshape(-1, 3)
         self._train_h: list[int] = train[:, 0].tolist()
         self._train_t: list[int] = train[:, 2].tolist()
         order = np.argsort(train[:, 1], kind="stable")
@@ -410,7 +417,10 @@ class ContextBuilder:
         if not 0 <= q < len(self._relation_texts):
             raise ValueError(f"query_relation {q} outside [0, {len(self._relation_texts)})")
         if exclude_edge is not None:
-            exclude_edge = int(exclude_edge)
+            if not 0 <= int(exclude_edge) < len(self._canonical_row):
+                raise ValueError(f"exclude_edge {exclude_edge} is not a train row index "
+                                 f"(0..{len(self._canonical_row) - 1})")
+            exclude_edge = int(self._canonical_row[int(exclude_edge)])
         qseed = query_seed(cfg.seed, epoch, entity, q)
         budget = cfg.budget_tokens
         names = self._names

@@ -199,7 +199,9 @@ def _locate_int_error(path: Path, body: list[str], numbers: np.ndarray, columns:
                 path, number, f"expected {columns} columns, found {len(fields)}", line
             )
         for value in fields:
-            try:
-                int(value)
+            try:  # the same conversion as the vectorized pass (int() accepts more, e.g. "1_0")
+                np.array(value, dtype=np.str_).astype(np.int64)
             except ValueError:
                 raise DataFormatError(path, number, "not an integer id", value) from None
+            except OverflowError:
+                raise DataFormatError(path, number, "integer id outside the int64 range", value) from None
