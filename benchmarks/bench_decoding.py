@@ -3,6 +3,7 @@
 Run (each part can be run alone; all write a record under benchmarks/results/)::
 
     python benchmarks/bench_decoding.py ranking --sizes tiny small --queries 128 64 --batch-size 16 32 64
+    python benchmarks/bench_decoding.py ranking --sizes --model-dir checkpoints/RUN/model --batch-size 16 32 64
     python benchmarks/bench_decoding.py scaling --entities 1000 10000 100000 1000000 --name-length 4
     python benchmarks/bench_decoding.py build --entities 5000000
 
@@ -15,7 +16,10 @@ Run (each part can be run alone; all write a record under benchmarks/results/)::
   our search with ``eos_within_top_beams=True`` (transformers' rule for finished beams) and
   checks that both top-10 lists (entities and scores) are identical query by query. Our
   default pooling (every EOS continuation kept, used by ``kgt5mm evaluate``) is timed too and
-  compared with generate's lists by exact teacher-forced scores.
+  compared with generate's lists by exact teacher-forced scores. ``--model-dir`` runs the same
+  comparison on trained model folders (their own tokenizer, names, context settings and
+  dataset's test queries, sources cut as ``kgt5mm evaluate`` cuts them); ``--sizes`` with no
+  value skips the random shapes.
 - ``scaling``: synthetic entity names (random token sequences + EOS) from 1k to 1M entities;
   queries/s of top-10 ranking (sizes timed in interleaved rounds, median reported), time per
   beam-search step and the share of decoding time spent in trie operations (allowed edges,
@@ -117,91 +121,116 @@ def run_ranking(args) -> dict:
     from kgt5mm.modeling import TokenizerConfig, encode_targets, train_tokenizer
     from kgt5mm.modeling.tokenizer import token_counter
 
-    kg = load_graph("wn9_img")
-    tokenizer = train_tokenizer(kg, config=TokenizerConfig(vocab_size=args.vocab))
-    vocab = len(tokenizer)
-    targets = encode_targets(tokenizer, kg.entity_names)
-    builder = ContextBuilder(kg, ContextConfig(budget_tokens=args.budget),
-                             count_tokens=token_counter(tokenizer))
-    figures = {}
-    trie = EntityTrie.from_sequences(targets, vocab_size=vocab, eos_token_id=1, pad_token_id=0)
-    prefix_fn = _prefix_fn(_dict_trie(targets), 0)  # generate's constraint: the same names
-    for size, n_queries in zip(args.sizes, args.queries, strict=True):
-        model = _model(size, vocab)
-        sources = builder.build_many(kg.queries("test")[:n_queries])
-        for batch_size in args.batch_size:
-            batches = []
-            for start in range(0, len(sources), batch_size):
-                batches.append(tokenizer(sources[start:start + batch_size], padding=True,
-                                         return_tensors="pt"))
-            k = 10
-            # Timed in interleaved rounds (encoder alone, ours, ours with default pooling,
-            # generate), median per method: a shared CPU's noise hits all four alike.
-            methods = _ranking_methods(model, trie, batches, k, prefix_fn)
-            times: dict[str, list[float]] = {name: [] for name in methods}
-            outputs = {}
-            for _round in range(args.repeats):
-                for name, method in methods.items():
-                    t0 = time.perf_counter()
-                    outputs[name] = method()
-                    times[name].append(time.perf_counter() - t0)
-            ours, ours_default, hf = outputs["ours"], outputs["default"], outputs["hf"]
-            t_encoder, t_ours, t_default, t_hf = (float(np.median(times[n])) for n in methods)
-            round_ratios = [h / o for h, o in zip(times["hf"], times["ours"], strict=True)]
-            # compare
-            same = same_scores = default_same = 0
-            ours_better = hf_better = tie_diff = 0
-            for b, o, d, h in zip(batches, ours, ours_default, hf, strict=True):
-                seqs = h.sequences[:, 1:].clone()
-                after_eos = (torch.cumsum((seqs == 1).long(), dim=1) - (seqs == 1).long()) > 0
-                seqs[after_eos] = 0  # generate pads finished rows with EOS; the trie expects pad
-                ents = trie.entity_of(trie.walk(seqs)).reshape(len(o.entities), k)
-                hf_scores = h.sequences_scores.reshape(len(o.entities), k)
-                # exact scores of the entities either search returned (teacher forcing)
-                union = torch.unique(torch.cat([d.entities.reshape(-1), ents.reshape(-1)]))
-                union = union[union >= 0]
-                sub = score_all_entities(model, trie, input_ids=b["input_ids"],
-                                         attention_mask=b["attention_mask"], entities=union)
-                exact = torch.full((len(o.entities), trie.num_entities), float("nan"))
-                exact[:, union] = sub
-                for row in range(len(o.entities)):
-                    if o.entities[row].tolist() == ents[row].tolist():
-                        same += 1
-                        same_scores += bool(torch.allclose(o.scores[row], hf_scores[row], atol=1e-4))
-                    a, c = d.entities[row].tolist(), ents[row].tolist()
-                    if a == c:
-                        default_same += 1
-                        continue
-                    sa = exact[row, [e for e in a if e >= 0]].sort(descending=True).values
-                    sc = exact[row, [e for e in c if e >= 0]].sort(descending=True).values
-                    n = min(len(sa), len(sc))
-                    if torch.allclose(sa[:n], sc[:n], atol=1e-4) and len(sa) == len(sc):
-                        tie_diff += 1
-                    elif (sa[:n] >= sc[:n] - 1e-4).all() and len(sa) >= len(sc):
-                        ours_better += 1
-                    else:
-                        hf_better += 1
-            fig = {
-                "queries": len(sources), "batch_size": batch_size, "num_beams": k,
-                "ours_queries_per_s": len(sources) / t_ours, "hf_queries_per_s": len(sources) / t_hf,
-                "speedup": t_hf / t_ours, "speedup_per_round": round_ratios,
-                "repeats": args.repeats, "identical_top10_share": same / len(sources),
-                "encoder_s": t_encoder, "encoder_share_of_ours": t_encoder / t_ours,
-                "speedup_bound_if_decoding_were_free": t_hf / t_encoder,
-                "identical_scores_share": same_scores / len(sources),
-                "ours_default_queries_per_s": len(sources) / t_default,
-                "default_vs_hf_identical": default_same,
-                "default_vs_hf_differ_ours_better": ours_better,
-                "default_vs_hf_differ_hf_better": hf_better,
-                "default_vs_hf_differ_only_in_tied_order": tie_diff,
-            }
-            key = size if len(args.batch_size) == 1 else f"{size}@{batch_size}"
-            figures[key] = fig
-            print(key, fig, flush=True)
-    write_record("bench_decoding_ranking", dataset="wn9_img", split="test",
-                 model_size=",".join(args.sizes), figures=figures,
-                 extra={"vocab": vocab, "entities": kg.num_entities, "threads": torch.get_num_threads()})
+    figures: dict = {}
+    extra: dict = {"threads": torch.get_num_threads()}
+    if args.sizes:  # randomly initialised shapes, a tokenizer fitted to WN9-IMG
+        kg = load_graph("wn9_img")
+        tokenizer = train_tokenizer(kg, config=TokenizerConfig(vocab_size=args.vocab))
+        targets = encode_targets(tokenizer, kg.entity_names)
+        builder = ContextBuilder(kg, ContextConfig(budget_tokens=args.budget),
+                                 count_tokens=token_counter(tokenizer))
+        trie = EntityTrie.from_sequences(targets, vocab_size=len(tokenizer), eos_token_id=1, pad_token_id=0)
+        extra.update(vocab=len(tokenizer), entities=kg.num_entities)
+        for size, n_queries in zip(args.sizes, args.queries, strict=True):
+            sources = builder.build_many(kg.queries("test")[:n_queries])
+            _rank_one(args, figures, size, _model(size, len(tokenizer)), tokenizer, trie, targets, sources)
+    for folder, n_queries in zip(args.model_dir, args.model_queries, strict=True):
+        # a trained model folder: its own tokenizer, names, context settings and dataset
+        from kgt5mm.evaluation import build_trie
+        from kgt5mm.hub import KGT5MMModel
+
+        bundle = KGT5MMModel.from_pretrained(folder)
+        kg = bundle.load_graph(data_dir=args.data_dir) if args.data_dir else bundle.load_graph()
+        targets = encode_targets(bundle.tokenizer, bundle.entity_names)
+        trie = build_trie(bundle.model, bundle.tokenizer, bundle.entity_names)
+        sources = bundle.context_builder(kg).build_many(kg.queries("test")[:n_queries])
+        label = f"trained:{bundle.dataset}:{Path(folder).resolve().parent.name}"
+        extra[label] = {"model_dir": str(folder), "vocab": len(bundle.tokenizer),
+                        "entities": kg.num_entities, "parameters": sum(p.numel() for p in bundle.model.parameters())}
+        _rank_one(args, figures, label, bundle.model.eval(), bundle.tokenizer, trie, targets, sources,
+                  max_length=bundle.eval_config().max_source_length)  # cut as evaluate cuts
+    sizes = list(args.sizes) + [k for k in extra if k.startswith("trained:")]
+    datasets = (["wn9_img"] if args.sizes else []) + [k.split(":")[1] for k in sizes if k.startswith("trained:")]
+    write_record("bench_decoding_ranking", dataset=",".join(dict.fromkeys(datasets)), split="test",
+                 model_size=",".join(sizes), figures=figures, extra=extra)
     return figures
+
+
+def _rank_one(args, figures: dict, label: str, model, tokenizer, trie, targets, sources, *,
+              max_length: int | None = None) -> None:
+    """Time the four ranking methods on one model at every batch size and compare outputs."""
+    eos, pad = trie.eos_token_id, trie.pad_token_id
+    prefix_fn = _prefix_fn(_dict_trie(targets), pad)  # generate's constraint: the same names
+    for batch_size in args.batch_size:
+        batches = []
+        for start in range(0, len(sources), batch_size):
+            batches.append(tokenizer(sources[start:start + batch_size], padding=True,
+                                     truncation=max_length is not None, max_length=max_length,
+                                     return_tensors="pt"))
+        k = 10
+        # Timed in interleaved rounds (encoder alone, ours, ours with default pooling,
+        # generate), median per method: a shared CPU's noise hits all four alike.
+        methods = _ranking_methods(model, trie, batches, k, prefix_fn)
+        times: dict[str, list[float]] = {name: [] for name in methods}
+        outputs = {}
+        for _round in range(args.repeats):
+            for name, method in methods.items():
+                t0 = time.perf_counter()
+                outputs[name] = method()
+                times[name].append(time.perf_counter() - t0)
+        ours, ours_default, hf = outputs["ours"], outputs["default"], outputs["hf"]
+        t_encoder, t_ours, t_default, t_hf = (float(np.median(times[n])) for n in methods)
+        round_ratios = [h / o for h, o in zip(times["hf"], times["ours"], strict=True)]
+        # compare
+        same = same_scores = default_same = 0
+        ours_better = hf_better = tie_diff = 0
+        for b, o, d, h in zip(batches, ours, ours_default, hf, strict=True):
+            seqs = h.sequences[:, 1:].clone()
+            after_eos = (torch.cumsum((seqs == eos).long(), dim=1) - (seqs == eos).long()) > 0
+            seqs[after_eos] = pad  # generate pads finished rows with EOS; the trie expects pad
+            ents = trie.entity_of(trie.walk(seqs)).reshape(len(o.entities), k)
+            hf_scores = h.sequences_scores.reshape(len(o.entities), k)
+            # exact scores of the entities either search returned (teacher forcing)
+            union = torch.unique(torch.cat([d.entities.reshape(-1), ents.reshape(-1)]))
+            union = union[union >= 0]
+            sub = score_all_entities(model, trie, input_ids=b["input_ids"],
+                                     attention_mask=b["attention_mask"], entities=union)
+            exact = torch.full((len(o.entities), trie.num_entities), float("nan"))
+            exact[:, union] = sub
+            for row in range(len(o.entities)):
+                if o.entities[row].tolist() == ents[row].tolist():
+                    same += 1
+                    same_scores += bool(torch.allclose(o.scores[row], hf_scores[row], atol=1e-4))
+                a, c = d.entities[row].tolist(), ents[row].tolist()
+                if a == c:
+                    default_same += 1
+                    continue
+                sa = exact[row, [e for e in a if e >= 0]].sort(descending=True).values
+                sc = exact[row, [e for e in c if e >= 0]].sort(descending=True).values
+                n = min(len(sa), len(sc))
+                if torch.allclose(sa[:n], sc[:n], atol=1e-4) and len(sa) == len(sc):
+                    tie_diff += 1
+                elif (sa[:n] >= sc[:n] - 1e-4).all() and len(sa) >= len(sc):
+                    ours_better += 1
+                else:
+                    hf_better += 1
+        fig = {
+            "queries": len(sources), "batch_size": batch_size, "num_beams": k,
+            "ours_queries_per_s": len(sources) / t_ours, "hf_queries_per_s": len(sources) / t_hf,
+            "speedup": t_hf / t_ours, "speedup_per_round": round_ratios,
+            "repeats": args.repeats, "identical_top10_share": same / len(sources),
+            "encoder_s": t_encoder, "encoder_share_of_ours": t_encoder / t_ours,
+            "speedup_bound_if_decoding_were_free": t_hf / t_encoder,
+            "identical_scores_share": same_scores / len(sources),
+            "ours_default_queries_per_s": len(sources) / t_default,
+            "default_vs_hf_identical": default_same,
+            "default_vs_hf_differ_ours_better": ours_better,
+            "default_vs_hf_differ_hf_better": hf_better,
+            "default_vs_hf_differ_only_in_tied_order": tie_diff,
+        }
+        key = label if len(args.batch_size) == 1 else f"{label}@{batch_size}"
+        figures[key] = fig
+        print(key, fig, flush=True)
 
 
 def synthetic_names(n: int, vocab: int, *, seed: int = 0, min_len: int = 1, max_len: int = 6):
@@ -335,11 +364,20 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     sub = parser.add_subparsers(dest="part", required=True)
     r = sub.add_parser("ranking", help="ours vs generate + prefix_allowed_tokens_fn")
-    r.add_argument("--sizes", nargs="+", default=["tiny", "small"], help="model shapes")
-    r.add_argument("--queries", nargs="+", type=int, default=[128, 32], help="queries per shape")
+    r.add_argument("--sizes", nargs="*", default=["tiny", "small"],
+                   help="randomly initialised model shapes (none: only --model-dir)")
+    r.add_argument("--queries", nargs="*", type=int, default=None,
+                   help="queries per shape (default: 128 for the first, 32 for the others)")
     r.add_argument("--batch-size", nargs="+", type=int, default=[32],
                    help="queries per batch; several values run every shape at each (figures keyed "
                         "'shape@batch'); 32 is kgt5mm evaluate's default")
+    r.add_argument("--model-dir", nargs="*", default=[], metavar="DIR",
+                   help="trained model folders (kgt5mm save_pretrained) to rank with their own "
+                        "tokenizer, names, context settings and dataset's test queries")
+    r.add_argument("--model-queries", nargs="*", type=int, default=None,
+                   help="test queries per --model-dir (default: 64 each)")
+    r.add_argument("--data-dir", default=None, help="where the model folders' datasets live "
+                   "(default: their saved data_dir / the embedded WN9-IMG)")
     r.add_argument("--vocab", type=int, default=8000, help="SentencePiece vocabulary size")
     r.add_argument("--budget", type=int, default=64, help="context token budget")
     r.add_argument("--repeats", type=int, default=3,
@@ -364,6 +402,13 @@ def main(argv=None) -> int:
     b.add_argument("--vocab", type=int, default=32000, help="vocabulary size")
     b.set_defaults(func=run_build)
     args = parser.parse_args(argv)
+    if args.part == "ranking":
+        if args.queries is None:
+            args.queries = [128, *[32] * (len(args.sizes) - 1)][:len(args.sizes)]
+        if args.model_queries is None:
+            args.model_queries = [64] * len(args.model_dir)
+        if len(args.model_queries) != len(args.model_dir) or len(args.queries) != len(args.sizes):
+            parser.error("give one --queries value per --sizes and one --model-queries per --model-dir")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.func(args)
