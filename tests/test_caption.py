@@ -289,3 +289,18 @@ def test_torchrun_two_processes(complete_run, tiny_vlm, image_list, tmp_path):
     assert len(keys) == len(set(keys))
     assert set(keys) == {_key(r) for r in _lines(complete_run)}
     assert not list(tmp_path.glob("c.jsonl.part-*"))
+
+
+def test_two_images_of_one_entity_with_the_same_file_name_are_refused():
+    # cache records name an image by its file name: the second would silently reuse the first's
+    from kgt5mm.context.prompts import load_prompt
+    from kgt5mm.data import KnowledgeGraph
+    from kgt5mm.errors import ConfigError
+    from kgt5mm.vision.captioner import CaptionConfig, plan_relevance
+
+    prompt = load_prompt(CaptionConfig(model="m", cache="c.jsonl").prompts["relevance"])
+    ok = KnowledgeGraph.from_triples(train=[("a", "r", "b")], images={"a": ["x/1.jpg", "x/2.jpg"]})
+    assert len(plan_relevance(ok, model="m", prompt=prompt)) == 2
+    clash = KnowledgeGraph.from_triples(train=[("a", "r", "b")], images={"a": ["x/1.jpg", "y/1.jpg"]})
+    with pytest.raises(ConfigError, match=r"entity 'a' \(a\) has two images named '1.jpg': x/1.jpg and y/1.jpg"):
+        plan_relevance(clash, model="m", prompt=prompt)

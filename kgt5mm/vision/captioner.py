@@ -167,8 +167,15 @@ def plan_relevance(kg: KnowledgeGraph, *, model: str, prompt: Prompt,
     items = []
     for e in chosen:
         name = kg.entity_names[e]
+        seen: dict[str, str] = {}
         for path in images[e]:
-            record = _base("relevance", [kg.entity_ids[e]], [image_id(path)], model, prompt)
+            key = image_id(path)
+            if seen.setdefault(key, str(path)) != str(path):
+                # cache records name an image by its file name (see image_id): two would share them
+                raise ConfigError(
+                    f"entity {kg.entity_ids[e]!r} ({name}) has two images named {key!r}: "
+                    f"{seen[key]} and {path}; caption caches key images by file name, rename one")
+            record = _base("relevance", [kg.entity_ids[e]], [key], model, prompt)
             items.append(WorkItem(record, (str(path),), prompt.render(entity=name)))
     return items
 
