@@ -85,3 +85,14 @@ def test_resume_followed_by_an_override_keeps_the_override(capsys):
     args = parser.parse_args(["--config", str(TINY_YAML), "--stop-after-steps", "0"])
     with pytest.raises(KGT5MMError, match="--stop-after-steps must be >= 1, got 0"):
         run(args)
+
+
+def test_a_graph_without_training_triples_is_an_error(tmp_path, monkeypatch):
+    # it used to plan one step per "epoch" of zero batches and loop forever
+    from kgt5mm.data import KnowledgeGraph
+    from kgt5mm.training import loop
+
+    empty = KnowledgeGraph.from_triples(train=[], valid=[("a", "r", "b")], test=[("b", "r", "a")], name="empty")
+    monkeypatch.setattr(loop, "_load_graph", lambda config: empty)
+    with pytest.raises(KGT5MMError, match="graph empty has no training triples"):
+        Trainer(tiny_config(tmp_path, "train.max_steps=2"))
