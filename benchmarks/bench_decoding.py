@@ -118,7 +118,7 @@ def run_ranking(args) -> dict:
 
     from kgt5mm.context import ContextBuilder, ContextConfig
     from kgt5mm.data import load_graph
-    from kgt5mm.modeling import TokenizerConfig, encode_targets, train_tokenizer
+    from kgt5mm.modeling import TokenizerConfig, count_parameters, encode_targets, train_tokenizer
     from kgt5mm.modeling.tokenizer import token_counter
 
     figures: dict = {}
@@ -146,7 +146,7 @@ def run_ranking(args) -> dict:
         sources = bundle.context_builder(kg).build_many(kg.queries("test")[:n_queries])
         label = f"trained:{bundle.dataset}:{Path(folder).resolve().parent.name}"
         extra[label] = {"model_dir": str(folder), "vocab": len(bundle.tokenizer),
-                        "entities": kg.num_entities, "parameters": sum(p.numel() for p in bundle.model.parameters())}
+                        "entities": kg.num_entities, "parameters": count_parameters(bundle.model)[1]}
         _rank_one(args, figures, label, bundle.model.eval(), bundle.tokenizer, trie, targets, sources,
                   max_length=bundle.eval_config().max_source_length)  # cut as evaluate cuts
     sizes = list(args.sizes) + [k for k in extra if k.startswith("trained:")]

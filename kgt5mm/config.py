@@ -254,18 +254,24 @@ class TrainConfig:
             if self.metric.endswith(".mean_rank"):
                 raise bad("metric", "must be higher-is-better (the best checkpoint is the maximum); "
                                     "mean_rank is lower-is-better, use an mrr or hits_at_k key")
+            sides, ranks, names = _metric_parts()
             raise bad("metric", "must be a validation metric key such as both.realistic.mrr: "
-                                "{head,tail,both}.{optimistic,realistic,pessimistic}.{mrr,hits_at_1,"
-                                "hits_at_3,hits_at_10} or {head,tail,both}.in_beam_share")
+                                f"{{{','.join(sides)}}}.{{{','.join(ranks)}}}.{{{','.join(names)}}} "
+                                f"or {{{','.join(sides)}}}.in_beam_share")
+
+
+def _metric_parts() -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
+    """Sides, rank types and higher-is-better metric names of the validation keys."""
+    from kgt5mm.evaluation.metrics import METRIC_NAMES, RANK_TYPES, SIDES
+
+    return SIDES, RANK_TYPES, [n for n in METRIC_NAMES if n != "mean_rank"]
 
 
 def selectable_metrics() -> frozenset[str]:
     """Validation metric keys ``train.metric`` may name (all higher-is-better)."""
-    from kgt5mm.evaluation.metrics import METRIC_NAMES, RANK_TYPES, SIDES
-
-    names = [n for n in METRIC_NAMES if n != "mean_rank"]
-    return frozenset([f"{side}.{rank}.{n}" for side in SIDES for rank in RANK_TYPES for n in names]
-                     + [f"{side}.in_beam_share" for side in SIDES])
+    sides, ranks, names = _metric_parts()
+    return frozenset([f"{side}.{rank}.{n}" for side in sides for rank in ranks for n in names]
+                     + [f"{side}.in_beam_share" for side in sides])
 
 
 @dataclass

@@ -64,6 +64,14 @@ _PAD, _EOS, _UNK = "<pad>", "</s>", "<unk>"
 _SPACE = "\u2581"  # SentencePiece's visible space "▁"
 
 
+def _marker_tokens(tokens: Sequence[str]) -> list:
+    """Context markers as added tokens. They swallow the spaces around them:
+    "a <sep> b" -> a, <sep>, ▁b (no lone "▁")."""
+    from tokenizers import AddedToken
+
+    return [AddedToken(t, special=False, normalized=False, lstrip=True, rstrip=True) for t in tokens]
+
+
 def _default_special_tokens() -> tuple[str, ...]:
     try:
         from kgt5mm.context import SPECIAL_TOKENS
@@ -190,10 +198,8 @@ def tokenizer_from_spiece(
         [AddedToken(t, special=True, normalized=False) for t in (_PAD, _EOS, _UNK)]
     )
     user = [p.piece for p in proto.pieces if p.type == sp_pb2.ModelProto.SentencePiece.USER_DEFINED]
-    if user:  # markers swallow the spaces around them: "a <sep> b" -> a, <sep>, ▁b (no lone "▁")
-        backend.add_tokens(
-            [AddedToken(t, special=False, normalized=False, lstrip=True, rstrip=True) for t in user]
-        )
+    if user:
+        backend.add_tokens(_marker_tokens(user))
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         pad_token=_PAD,
@@ -239,10 +245,7 @@ def train_tokenizer(
         vocab = tokenizer.get_vocab()
         new = [t for t in special_tokens if t not in vocab]
         if new:
-            from tokenizers import AddedToken
-
-            tokenizer.add_tokens([AddedToken(t, special=False, normalized=False, lstrip=True, rstrip=True)
-                                  for t in new])
+            tokenizer.add_tokens(_marker_tokens(new))
             logger.info("added %d context markers to the pretrained tokenizer", len(new))
         if output_dir is not None:
             tokenizer.save_pretrained(str(output_dir))
