@@ -87,6 +87,9 @@ def _mix_np(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+_MASK_SALT = 0x6D61736B  # salts the seed of mask_query_entity's per-query draw
+
+
 def query_seed(seed: int, epoch: int, entity: int, query_relation: int) -> int:
     """64-bit seed of one query, a pure function of its arguments."""
     h = _mix(seed & _MASK64)
@@ -401,6 +404,18 @@ class ContextBuilder:
             out.append((row, template.format(head=names[a], relation=rel, tail=names[b]), 0))
         return out
 
+    def _masks_query_entity(self, exclude_edge: int | None, epoch: int, entity: int, q: int
+                            ) -> bool:
+        """Whether this source leaves the query entity's name out (``mask_query_entity``)."""
+        p = self.config.mask_query_entity
+        if p >= 1.0:
+            return True
+        if p <= 0.0 or exclude_edge is None:  # evaluation masks only at p = 1
+            return False
+        # a draw of its own (salted seed), independent of the tie-breaking key of the query
+        u = int(query_seed(self.config.seed ^ _MASK_SALT, epoch, entity, q)) >> 11
+        return u * 2.0 ** -53 < p
+
     # ------------------------------------------------------------------ public API
     def select(self, entity: int, query_relation: int, *, exclude_edge: int | None = None,
                epoch: int = 0) -> BuiltContext:
@@ -427,7 +442,12 @@ class ContextBuilder:
         rel_texts = self._relation_texts
         count = self._count
 
-        query_piece = self._parts["query"].format(head=names[entity], relation=rel_texts[q])
+        if self._masks_query_entity(exclude_edge, epoch, entity, q):
+            # the layout's query part with an empty name; whitespace left around it is collapsed
+            query_piece = " ".join(
+                self._parts["query"].format(head="", relation=rel_texts[q]).split())
+        else:
+            query_piece = self._parts["query"].format(head=names[entity], relation=rel_texts[q])
         used = count(query_piece)
         if used > budget:
             query_piece = self._fit_words(query_piece, budget)

@@ -70,6 +70,15 @@ class ContextConfig:
                           "over them instead of copying the first (WN9-IMG hour recipe, k=2: test "
                           "MRR 0.686 vs 0.725 without; BENCHMARKS.md). 0 = off"},
     )
+    mask_query_entity: float = field(
+        default=0.0,
+        metadata={"help": "leave the query entity's name out of the query piece ('<query> <rel> "
+                          "{relation}'), so the model cannot answer from what it memorized "
+                          "about that entity and must read the answer from the context: each "
+                          "training source with this probability (seeded per query and epoch), "
+                          "every evaluation source when it is 1. For graphs whose held-out "
+                          "answers are listed as neighbours (WordNet-like); 0 = off"},
+    )
     candidate_confidence: float = field(
         default=0.5,
         metadata={"help": "relevance (pair confidence conf(q' => q), see relation_relevance) "
@@ -133,6 +142,10 @@ class ContextConfig:
         if not 0 < self.candidate_confidence <= 1.5:
             raise ConfigError(
                 f"context.candidate_confidence must be in (0, 1.5], got {self.candidate_confidence}"
+            )
+        if not 0.0 <= self.mask_query_entity <= 1.0:
+            raise ConfigError(
+                f"context.mask_query_entity must be in [0, 1], got {self.mask_query_entity}"
             )
         if self.show_train_answers and not self.drop_known_answers:
             raise ConfigError(
