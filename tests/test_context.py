@@ -365,3 +365,36 @@ def test_show_train_answers_lists_other_train_answers_like_held_out_ones(tiny, h
 def test_candidate_confidence_is_validated():
     with pytest.raises(ConfigError, match="candidate_confidence"):
         ContextConfig(candidate_confidence=0)
+
+
+def test_mask_query_entity_leaves_the_name_out(tiny):
+    """p=1 masks every source; 0<p<1 masks a seeded share of training sources, never evaluation."""
+    cfg = dict(budget_tokens=10_000, max_neighbours=1000)
+    plain = ContextBuilder(tiny, ContextConfig(**cfg))
+    always = ContextBuilder(tiny, ContextConfig(**cfg, mask_query_entity=1.0))
+    half = ContextBuilder(tiny, ContextConfig(**cfg, mask_query_entity=0.5))
+    R = tiny.num_relations
+    queries = tiny.queries("train").tolist()
+    rows = np.concatenate([np.arange(len(tiny.splits["train"]))] * 2).tolist()
+    masked_share = []
+    for (entity, q, _), row in zip(queries, rows, strict=True):
+        name, rel = tiny.entity_names[entity], tiny.relation_texts[q % R] if q < R else None
+        before = plain.select(entity, q, exclude_edge=row, epoch=3)
+        after = always.select(entity, q, exclude_edge=row, epoch=3)
+        assert before.text.startswith(f"<query> {name} <rel> ")
+        # the name is gone, nothing else changes (neighbours, their order, the rest of the text)
+        assert after.text == "<query> <rel> " + before.text[len(f"<query> {name} <rel> "):]
+        assert after.neighbours == before.neighbours
+        if rel is not None:
+            assert after.text.startswith(f"<query> <rel> {rel}")
+        drawn = half.select(entity, q, exclude_edge=row, epoch=3).text
+        assert drawn in (after.text, before.text)
+        assert half.select(entity, q, exclude_edge=row, epoch=3).text == drawn  # seeded
+        masked_share.append(drawn == after.text)
+    assert 0.3 < np.mean(masked_share) < 0.7
+    test = tiny.queries("test").tolist()
+    assert [half.build(e, q) for e, q, _ in test] == [plain.build(e, q) for e, q, _ in test]
+    assert all(always.build(e, q).startswith("<query> <rel> ") for e, q, _ in test)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="mask_query_entity"):
+            ContextConfig(mask_query_entity=bad)
