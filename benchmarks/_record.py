@@ -19,7 +19,8 @@ from typing import Any
 
 __all__ = ["machine_description", "write_record"]
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: where records go; KGT5MM_RESULTS_DIR redirects them (tests, scratch runs)
+RESULTS_DIR = Path(os.environ.get("KGT5MM_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 
 
 def _git_commit() -> str:

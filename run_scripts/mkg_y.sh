@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# MKG-Y (YAGO, from ../shared/data or data.data_dir=...), one recipe per profile, recorded in
+# benchmarks/results/.
+#
+#   run_scripts/mkg_y.sh PROFILE [section.field=value ...]
+#
+# PROFILE: cpu         one process, 2 epochs, about 23 min                (mkg_y_cpu.yaml)
+#          cpu-2proc   two processes on two cores, about 53 min           (mkg_y_cpu_2proc.yaml)
+#          gpu         t5-small shape, bf16, accelerate launch            (mkg_y_gpu.yaml)
+# Measured figures of each: BENCHMARKS.md.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+case "${1:-}" in
+    cpu) launcher=python; config=mkg_y_cpu ;;
+    cpu-2proc) launcher=torchrun2; config=mkg_y_cpu_2proc ;;
+    gpu) launcher=accelerate; config=mkg_y_gpu ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
+shift
+exec "$here/launch.sh" "$launcher" "run_scripts/$config.yaml" "$@"
