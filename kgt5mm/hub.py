@@ -366,14 +366,16 @@ class KGT5MMModel:
         return kg
 
     def predict(self, queries, kg=None, top_k: int | None = None, *, num_beams: int | None = None,
-                batch_size: int | None = None, accelerator=None) -> list[list[dict[str, Any]]]:
+                batch_size: int | None = None, candidate_views: int | None = None,
+                accelerator=None) -> list[list[dict[str, Any]]]:
         """Ranked candidates of each query (unfiltered).
 
         :param queries: ``(n, 2)``/``(n, 3)`` int array of ``(entity, query_relation)`` ids, or
             tuples ``(entity, relation[, direction])`` by names/ids (see :func:`parse_queries`)
         :param kg: the graph (default: the dataset named in the config, loaded once)
         :param top_k: candidates per query; ``num_beams`` defaults to ``top_k``; both, and
-            ``batch_size``, default to the settings saved with the model (:meth:`eval_config`)
+            ``batch_size`` and ``candidate_views``, default to the settings saved with the
+            model (:meth:`eval_config`)
         :returns: per query, a list of ``{"rank", "entity", "entity_id", "name", "score"}``
         """
         from kgt5mm.evaluation import predict_candidates
@@ -381,7 +383,7 @@ class KGT5MMModel:
         kg = self._prepare(kg)
         rows = parse_queries(queries, kg)
         config = self.eval_config(num_beams=num_beams or top_k, top_k=top_k, batch_size=batch_size,
-                                  filter_aware_beams=False)
+                                  candidate_views=candidate_views, filter_aware_beams=False)
         preds = predict_candidates(self.model, self.tokenizer, kg, self._builder, rows,
                                    config=config, trie=self._trie, accelerator=accelerator)
         return candidates_as_records(preds.entities, preds.scores, self.entity_ids, self.entity_names)

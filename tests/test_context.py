@@ -398,3 +398,43 @@ def test_mask_query_entity_leaves_the_name_out(tiny):
     for bad in (-0.1, 1.5):
         with pytest.raises(ConfigError, match="mask_query_entity"):
             ContextConfig(mask_query_entity=bad)
+
+
+def test_candidate_views_list_one_candidate_each(tiny):
+    """build_views: one view per answer candidate (up to max_views, then the full context)."""
+    relevance = relation_relevance(tiny)
+    b = ContextBuilder(tiny, ContextConfig(budget_tokens=10_000, max_neighbours=1000))
+    queries = tiny.queries("test")
+    sources, owner = b.build_views(queries, 2)
+    assert (np.diff(owner) >= 0).all() and set(owner.tolist()) == set(range(len(queries)))
+
+    def split(ctx, q):
+        edges = list(zip(ctx.neighbours, ctx.query_relations, strict=True))
+        return ([n for n, qq in edges if relevance[q, qq] >= 0.5],
+                [(n, qq) for n, qq in edges if relevance[q, qq] < 0.5])
+
+    overflow = 0
+    for i, (e, q, _) in enumerate(queries.tolist()):
+        mine = [sources[j] for j in np.flatnonzero(owner == i)]
+        full = b.select(e, q)
+        full_candidates, full_others = split(full, q)
+        candidates = b.answer_candidates(e, q)
+        assert candidates == list(dict.fromkeys(full_candidates))  # most relevant first, once each
+        if len(candidates) < 2:
+            assert mine == [full.text]
+            continue
+        assert len(mine) == min(len(candidates), 2) + (len(candidates) > 2)
+        for c, text in zip(candidates[:2], mine, strict=False):
+            view = b.select(e, q, only_candidate=c)
+            assert view.text == text
+            listed, others = split(view, q)
+            assert set(listed) == {c}
+            assert others == full_others  # only the other candidates are hidden
+        if len(candidates) > 2:
+            overflow += 1
+            assert mine[-1] == full.text  # so every candidate is listed in some view
+    assert overflow > 0
+    with pytest.raises(ValueError, match="max_views"):
+        b.build_views(queries, 0)
+    with pytest.raises(ValueError, match="exclude_edge"):
+        b.select(0, 0, exclude_edge=0, only_candidate=1)

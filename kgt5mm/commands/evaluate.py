@@ -7,6 +7,7 @@
     kgt5mm evaluate MODEL --exhaustive --dataset wn9_img_tiny      # exact, small graphs
     kgt5mm evaluate MODEL --filter-aware-beams                     # room for known answers
     kgt5mm evaluate MODEL --context-breakdown                      # answer in context or not
+    kgt5mm evaluate MODEL --candidate-views 8                      # one context per candidate
     accelerate launch -m kgt5mm.cli evaluate MODEL --split test     # sharded over processes
 
 Decoding settings (beam, top-k, batch size, query subset, source length) default to the ones
@@ -45,6 +46,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: Accelerate's device (one GPU per process under accelerate launch; "
                              "pick GPUs with CUDA_VISIBLE_DEVICES); cpu: force the CPU")
     parser.add_argument("--revision", default=None, help="Hub revision of a model id")
+    parser.add_argument("--candidate-views", type=int, default=None, metavar="N",
+                        help="score a query whose context lists several answer candidates on one "
+                             "context per candidate (up to N), each listing that candidate alone, "
+                             "keeping each entity's best score; 0 = off (default: the model's saved "
+                             "eval.candidate_views, else 0)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     config = model.eval_config(num_beams=args.num_beams or args.top_k, top_k=args.top_k,
                                batch_size=args.batch_size, exhaustive=args.exhaustive or None,
                                filter_aware_beams=args.filter_aware_beams or None,
-                               max_beams=args.max_beams, max_queries=args.max_queries, seed=args.seed)
+                               max_beams=args.max_beams, max_queries=args.max_queries, seed=args.seed,
+                               candidate_views=args.candidate_views)
     if args.all_queries:
         config = replace(config, max_queries=None)
     result = model.evaluate(split=args.split, kg=kg, config=config, accelerator=accelerator)

@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     answers = queries[:, 2].copy()
     ranked = model.predict(np.ascontiguousarray(queries[:, :2]), kg=kg, top_k=args.top_k,
                            num_beams=args.num_beams, batch_size=args.batch_size,
+                           candidate_views=args.candidate_views,
                            accelerator=accelerator)
     if accelerator.is_main_process:
         R = kg.num_relations

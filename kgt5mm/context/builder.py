@@ -214,12 +214,12 @@ class ContextBuilder:
             relevance = relation_relevance(kg)
         self._relevance = relevance if self.config.neighbour_selection == "relevance" else None
         self._relevance_rows = None if self._relevance is None else self._relevance.tolist()
-        #: [q, q'] True where a q'-neighbour counts as an answer candidate of q (hide_other_candidates)
-        self._candidate = None
-        self._candidate_rows = None
+        #: [q, q'] True where a q'-neighbour counts as an answer candidate of q (hide_other_candidates,
+        #: candidate views); built on first use when hiding is off
+        self._candidate: np.ndarray | None = None
+        self._candidate_rows: list[list[bool]] | None = None
         if self.config.hide_other_candidates:
-            self._candidate = relevance >= self.config.candidate_confidence
-            self._candidate_rows = self._candidate.tolist()
+            self._set_candidates(relevance)
         #: rows up to this many entries take the pure-Python ranking path (same order as numpy)
         self._small_degree = 48
         self._train_h: list[int] = train[:, 0].tolist()
@@ -232,6 +232,12 @@ class ContextBuilder:
         self._count_cache: dict[str, int] = {}
         self._sentence_cache: dict[tuple[str, int], list[tuple[str, int]]] = {}
         self._warned_query = False
+
+    def _set_candidates(self, relevance: np.ndarray | None = None) -> None:
+        if relevance is None:
+            relevance = relation_relevance(self.kg)
+        self._candidate = relevance >= self.config.candidate_confidence
+        self._candidate_rows = self._candidate.tolist()
 
     # ------------------------------------------------------------------ counting helpers
     def _count(self, piece: str) -> int:
@@ -271,7 +277,8 @@ class ContextBuilder:
         return " ".join(words[:lo])
 
     # ------------------------------------------------------------------ selection
-    def _ranked_neighbours(self, entity: int, q: int, exclude_edge: int | None, qseed: int
+    def _ranked_neighbours(self, entity: int, q: int, exclude_edge: int | None, qseed: int,
+                           only_candidate: int | None = None
                            ) -> tuple[list[int], list[int], list[int]]:
         """Candidate neighbour edges, best first: ``(neighbours, query_relations, edges)``.
 
@@ -282,7 +289,7 @@ class ContextBuilder:
         if hi == lo:
             return [], [], []
         if hi - lo <= self._small_degree:
-            return self._ranked_small(entity, lo, hi, q, exclude_edge, qseed)
+            return self._ranked_small(entity, lo, hi, q, exclude_edge, qseed, only_candidate)
         pos = np.arange(lo, hi)
         qr = self._qr[lo:hi]
         keep = None
@@ -302,8 +309,8 @@ class ContextBuilder:
                         answers.tolist(), entity, exclude_edge, qseed)), dtype=np.int64)
                     drop &= ~(np.isin(nb, shown) & ~is_answer)
                 keep = ~drop if keep is None else keep & ~drop
-        if exclude_edge is not None and self._candidate is not None:
-            target = self._training_target(entity, exclude_edge)
+        target = self._shown_candidate(entity, exclude_edge, only_candidate)
+        if target is not None:
             nb = self._nb[lo:hi]
             hide = self._candidate[q, qr] & (nb != target) & ~np.isin(nb, shown)
             keep = ~hide if keep is None else keep & ~hide
@@ -339,13 +346,26 @@ class ContextBuilder:
         ranked = sorted(others, key=lambda n: (_mix(n ^ salt), n))
         return set(ranked[: self.config.show_train_answers])
 
+    def _shown_candidate(self, entity: int, exclude_edge: int | None, only_candidate: int | None
+                         ) -> int | None:
+        """The one answer candidate a context keeps (the others are hidden), or ``None``.
+
+        Training contexts under ``hide_other_candidates`` keep their target; a candidate view
+        (evaluation) keeps the candidate it is built for.
+        """
+        if only_candidate is not None:
+            return only_candidate
+        if exclude_edge is not None and self.config.hide_other_candidates:
+            return self._training_target(entity, exclude_edge)
+        return None
+
     def _training_target(self, entity: int, exclude_edge: int) -> int:
         """The answer of the training query of ``entity`` whose train row is ``exclude_edge``."""
         h, t = self._train_h[exclude_edge], self._train_t[exclude_edge]
         return t if h == entity else h
 
-    def _ranked_small(self, entity: int, lo: int, hi: int, q: int, exclude_edge: int | None, qseed: int
-                      ) -> tuple[list[int], list[int], list[int]]:
+    def _ranked_small(self, entity: int, lo: int, hi: int, q: int, exclude_edge: int | None, qseed: int,
+                      only_candidate: int | None = None) -> tuple[list[int], list[int], list[int]]:
         qrs, nbs, edges = self._qr_list[lo:hi], self._nb_list[lo:hi], self._edge_list[lo:hi]
         entries = list(zip(nbs, qrs, edges, strict=True))
         if exclude_edge is not None:
@@ -358,8 +378,9 @@ class ContextBuilder:
                     shown = self._shown_answers(sorted(answers), entity, exclude_edge, qseed)
                 entries = [x for x in entries
                            if x[0] not in answers or (x[0] in shown and x[1] != q)]
-        if exclude_edge is not None and self._candidate_rows is not None:
-            target, row = self._training_target(entity, exclude_edge), self._candidate_rows[q]
+        target = self._shown_candidate(entity, exclude_edge, only_candidate)
+        if target is not None:
+            row = self._candidate_rows[q]
             entries = [x for x in entries if x[0] == target or x[0] in shown or not row[x[1]]]
         if not entries:
             return [], [], []
@@ -418,7 +439,7 @@ class ContextBuilder:
 
     # ------------------------------------------------------------------ public API
     def select(self, entity: int, query_relation: int, *, exclude_edge: int | None = None,
-               epoch: int = 0) -> BuiltContext:
+               epoch: int = 0, only_candidate: int | None = None) -> BuiltContext:
         """Build the context of ``(entity, query_relation, ?)`` and report what it contains.
 
         :param entity: internal entity id of the query's known side
@@ -426,11 +447,20 @@ class ContextBuilder:
         :param exclude_edge: train row index of the query triple while training: that triple
             and its own inverse edge are left out; ``None`` at evaluation
         :param epoch: training epoch (changes tie-breaking and example sampling)
+        :param only_candidate: evaluation only: build the candidate view of this entity, i.e.
+            hide every other answer candidate (see :meth:`answer_candidates`), as a training
+            context under ``hide_other_candidates`` hides all but its target
         """
         cfg = self.config
         entity, q = int(entity), int(query_relation)
         if not 0 <= q < len(self._relation_texts):
             raise ValueError(f"query_relation {q} outside [0, {len(self._relation_texts)})")
+        if only_candidate is not None:
+            if exclude_edge is not None:
+                raise ValueError("only_candidate builds evaluation contexts: pass no exclude_edge")
+            only_candidate = int(only_candidate)
+            if self._candidate is None:
+                self._set_candidates()
         if exclude_edge is not None:
             if not 0 <= int(exclude_edge) < len(self._canonical_row):
                 raise ValueError(f"exclude_edge {exclude_edge} is not a train row index "
@@ -455,7 +485,8 @@ class ContextBuilder:
         # fill order stack of (slot, index); slots: n=neighbour, c=caption, d=desc, v=vlm, e=example
         filled: list[tuple[str, int]] = []
 
-        nb_ids, nb_qr, nb_edges = self._ranked_neighbours(entity, q, exclude_edge, qseed)
+        nb_ids, nb_qr, nb_edges = self._ranked_neighbours(entity, q, exclude_edge, qseed,
+                                                          only_candidate)
         nb_template = self._parts["neighbour"]
         nb_pieces = [nb_template.format(relation=rel_texts[r], neighbour=names[n])
                      for r, n in zip(nb_qr, nb_ids, strict=False)]
@@ -592,6 +623,63 @@ class ContextBuilder:
             self.select(e, q, exclude_edge=x, epoch=epoch)
             for e, q, x in zip(entities, relations, excludes, strict=False)
         ]
+
+    def answer_candidates(self, entity: int, query_relation: int) -> list[int]:
+        """The answer candidates of an evaluation query, most relevant first.
+
+        A candidate is a neighbour joined to ``entity`` by an edge whose relation predicts the
+        query relation (relevance >= ``candidate_confidence``), among the ``max_neighbours``
+        ranked neighbour edges of the evaluation context (known train answers already dropped
+        when ``drop_known_answers``). Each entity is listed once.
+        """
+        entity, q = int(entity), int(query_relation)
+        if self._candidate is None:
+            self._set_candidates()
+        qseed = query_seed(self.config.seed, 0, entity, q)
+        nb_ids, nb_qr, _ = self._ranked_neighbours(entity, q, None, qseed)
+        row = self._candidate_rows[q]
+        out: list[int] = []
+        for n, qr in zip(nb_ids, nb_qr, strict=True):
+            if row[qr] and n not in out:
+                out.append(n)
+        return out
+
+    def build_views(self, queries: np.ndarray | Sequence[Sequence[int]], max_views: int
+                    ) -> tuple[list[str], np.ndarray]:
+        """Evaluation sources with candidate views: ``(sources, owner)``.
+
+        A query with at most one answer candidate (:meth:`answer_candidates`) gets its one
+        source. A query with several gets one view per candidate (up to ``max_views``), each
+        listing that candidate alone, and, when it has more than ``max_views`` candidates, its
+        full source as one more view, so every candidate is listed in some view. This matches
+        the training contexts of ``hide_other_candidates``, which list one candidate: a model
+        trained on them copies the first candidate a context lists and rarely the others.
+        Scoring a query by each entity's best score over its views (see
+        :func:`kgt5mm.evaluation.predict_candidates`) lets every candidate be copied.
+
+        :param queries: int ``(n, 2)`` or ``(n, 3)`` rows ``(entity, query_relation[, answer])``
+        :param max_views: most single-candidate views per query (``>= 1``)
+        :returns: the source strings and ``owner[i]``, the query row of ``sources[i]``
+            (non-decreasing: a query's views are consecutive)
+        """
+        if max_views < 1:
+            raise ValueError(f"max_views must be >= 1, got {max_views}")
+        rows = np.asarray(queries, dtype=np.int64).reshape(len(queries), -1)
+        sources: list[str] = []
+        owner: list[int] = []
+        for i, (entity, q) in enumerate(rows[:, :2].tolist()):
+            candidates = self.answer_candidates(entity, q)
+            if len(candidates) < 2:
+                sources.append(self.select(entity, q).text)
+                owner.append(i)
+                continue
+            for c in candidates[:max_views]:
+                sources.append(self.select(entity, q, only_candidate=c).text)
+                owner.append(i)
+            if len(candidates) > max_views:
+                sources.append(self.select(entity, q).text)
+                owner.append(i)
+        return sources, np.asarray(owner, dtype=np.int64)
 
     def build_many(self, queries: np.ndarray | Sequence[Sequence[int]], *,
                    exclude_edges: np.ndarray | Sequence[int | None] | None = None,

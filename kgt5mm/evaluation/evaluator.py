@@ -43,6 +43,7 @@ __all__ = [
     "answer_in_context",
     "build_trie",
     "evaluate",
+    "merge_views",
     "plotted_relations",
     "predict_candidates",
     "select_queries",
@@ -95,6 +96,15 @@ class EvalConfig:
     max_source_length: int | None = field(
         default=None, metadata=_help("truncate sources to this many tokens (None: no truncation)")
     )
+    candidate_views: int = field(
+        default=0,
+        metadata=_help(
+            "score a query whose context lists several answer candidates on one context per "
+            "candidate (up to this many), each listing that candidate alone as training contexts "
+            "under context.hide_other_candidates do; an entity's score is its best over the "
+            "query's contexts (ContextBuilder.build_views). 0 = one context per query"
+        ),
+    )
 
     def validate(self, prefix: str = "eval") -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
@@ -106,6 +116,8 @@ class EvalConfig:
             raise ConfigError(f"{prefix}.max_queries must be a positive integer or null, got {self.max_queries!r}")
         if self.max_source_length is not None and self.max_source_length < 1:
             raise ConfigError(f"{prefix}.max_source_length must be >= 1 or null, got {self.max_source_length!r}")
+        if not isinstance(self.candidate_views, int) or self.candidate_views < 0:
+            raise ConfigError(f"{prefix}.candidate_views must be an integer >= 0, got {self.candidate_views!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary of the fields."""
@@ -413,7 +425,8 @@ def predict_candidates(
 
     :param queries: ``(n, 3)`` int64 ``(entity, query_relation, answer)``; the answer
         column is not used (it may be ``-1``)
-    :param builder: object with ``build_many(queries) -> list[str]`` (the source strings)
+    :param builder: object with ``build_many(queries) -> list[str]`` (the source strings), and
+        ``build_views(queries, max_views) -> (sources, owner)`` when ``config.candidate_views``
     :returns: :class:`Predictions` for all ``n`` queries, in input order, on every process
     """
     config = config or EvalConfig()
@@ -427,15 +440,25 @@ def predict_candidates(
     shard = np.array_split(np.arange(len(queries)), world)[rank]
     beams_q, topk_q = query_beam_widths(kg, queries, config)
     k = int(topk_q.max()) if len(topk_q) else config.top_k
-    ent_out = np.full((len(shard), k), -1, dtype=np.int64)
-    score_out = np.full((len(shard), k), -np.inf, dtype=np.float32)
-    full_out = np.zeros((len(shard), kg.num_entities), dtype=np.float32) if config.exhaustive else None
+    if config.candidate_views and not hasattr(builder, "build_views"):
+        raise ConfigError(f"eval.candidate_views needs a builder with build_views(); "
+                          f"{type(builder).__name__} has none")
     was_training = inner.training
     inner.eval()
     try:
-        sources = builder.build_many(queries[shard]) if len(shard) else []
+        if not len(shard):
+            sources, owner = [], np.zeros(0, dtype=np.int64)
+        elif config.candidate_views:
+            sources, owner = builder.build_views(queries[shard], config.candidate_views)
+        else:
+            sources, owner = builder.build_many(queries[shard]), np.arange(len(shard))
+        # one row per source: a query's candidate views are merged into its row below
+        ent_out = np.full((len(sources), k), -1, dtype=np.int64)
+        score_out = np.full((len(sources), k), -np.inf, dtype=np.float32)
+        full_out = (np.zeros((len(sources), kg.num_entities), dtype=np.float32)
+                    if config.exhaustive else None)
         order = np.argsort([len(s) for s in sources], kind="stable")  # less padding per batch
-        bar = _progress(len(shard), accelerator, "decoding" if not config.exhaustive else "scoring")
+        bar = _progress(len(sources), accelerator, "decoding" if not config.exhaustive else "scoring")
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
             enc = tokenizer(
@@ -450,7 +473,7 @@ def predict_candidates(
                 top_s, top_e = scores.topk(min(k, scores.shape[1]), dim=1)
                 full_out[idx] = scores.cpu().numpy()
             else:
-                sel = shard[idx]
+                sel = shard[owner[idx]]
                 result = constrained_beam_search(
                     inner, trie, input_ids=ids, attention_mask=mask,
                     num_beams=torch.from_numpy(beams_q[sel]).to(device),
@@ -462,6 +485,9 @@ def predict_candidates(
         bar.close()
     finally:
         inner.train(was_training)
+    if len(sources) != len(shard):
+        ent_out, score_out, full_out = merge_views(owner, len(shard), ent_out, score_out, full_out,
+                                                   topk_q[shard])
     if world > 1:
         from accelerate.utils import gather_object
 
@@ -475,6 +501,51 @@ def predict_candidates(
         if config.exhaustive:
             full_out = np.concatenate([p[3] for p in parts])[back]
     return Predictions(queries=queries, entities=ent_out, scores=score_out, full_scores=full_out)
+
+
+def merge_views(owner: np.ndarray, num_queries: int, entities: np.ndarray, scores: np.ndarray,
+                full_scores: np.ndarray | None, top_k: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Merge the candidates of several sources (views) per query: best score per entity.
+
+    :param owner: ``(V,)`` non-decreasing query row of each view, covering ``0..num_queries-1``
+    :param entities: ``(V, k)`` candidate ids of each view best first (``-1`` = empty slot)
+    :param scores: ``(V, k)`` their scores
+    :param full_scores: ``(V, E)`` exhaustive scores of each view, or ``None``
+    :param top_k: ``(num_queries,)`` candidates kept per query
+    :returns: ``(entities, scores, full_scores)`` with one row per query; an entity found by
+        several views keeps its best score, and the candidates are re-sorted by score (ties in
+        order of first appearance)
+    """
+    owner = np.asarray(owner, dtype=np.int64)
+    if len(owner) and (np.any(np.diff(owner) < 0) or owner[0] != 0 or owner[-1] != num_queries - 1
+                       or len(np.unique(owner)) != num_queries):
+        raise KGT5MMError("view owners must be non-decreasing and cover every query")
+    starts = np.searchsorted(owner, np.arange(num_queries))
+    ends = np.append(starts[1:], len(owner))
+    k = entities.shape[1]
+    if full_scores is not None:
+        merged_full = np.maximum.reduceat(full_scores, starts, axis=0) if num_queries else full_scores
+        width = min(k, merged_full.shape[1])
+        top_s, top_e = torch.from_numpy(merged_full).topk(width, dim=1)
+        ent = np.full((num_queries, k), -1, dtype=np.int64)
+        sco = np.full((num_queries, k), -np.inf, dtype=np.float32)
+        ent[:, :width], sco[:, :width] = top_e.numpy(), top_s.numpy()
+        return ent, sco, merged_full
+    ent = entities[starts].copy()
+    sco = scores[starts].copy()
+    for i in np.flatnonzero(ends - starts > 1).tolist():
+        best: dict[int, float] = {}
+        for e, sc in zip(entities[starts[i]:ends[i]].ravel().tolist(),
+                         scores[starts[i]:ends[i]].ravel().tolist(), strict=True):
+            if e >= 0 and (e not in best or sc > best[e]):
+                best[e] = sc
+        ranked = sorted(best.items(), key=lambda item: -item[1])[: int(top_k[i])]
+        ent[i], sco[i] = -1, -np.inf
+        if ranked:
+            ent[i, : len(ranked)] = [e for e, _ in ranked]
+            sco[i, : len(ranked)] = [sc for _, sc in ranked]
+    return ent, sco, None
 
 
 def evaluate(
