@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from test_eval_helpers import one_thread, tiny_setup
@@ -144,3 +145,31 @@ def test_evaluate_defaults_to_the_settings_saved_with_the_model(tmp_path, capsys
     given = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert (given["eval_config"]["num_beams"], given["eval_config"]["top_k"]) == (4, 4)
     assert given["metrics"]["num_queries"] == len(s.kg.queries("test"))
+
+
+def test_candidate_views_flag_reaches_evaluate_and_predict(model_dir, tmp_path):
+    """--candidate-views gives the library's view scoring in both commands."""
+    from kgt5mm.evaluation import EvalConfig, evaluate
+
+    s = tiny_setup()
+    E = s.kg.num_entities
+
+    def library(views, k):
+        return evaluate(s.model, s.tokenizer, s.kg, s.builder, split="test",
+                        config=EvalConfig(num_beams=k, top_k=k, candidate_views=views))
+
+    wide, wide_plain = library(3, E), library(0, E)
+    assert (wide.ranks.realistic != wide_plain.ranks.realistic).any()  # views change ranks here
+    assert main(["evaluate", str(model_dir), "--split", "test", "--top-k", str(E), "--device", "cpu",
+                 "--candidate-views", "3", "--output-dir", str(tmp_path / "v")]) == 0
+    saved = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert saved["ranks"]["realistic"] == pytest.approx(wide.ranks.realistic.tolist())
+    narrow, narrow_plain = library(3, 5), library(0, 5)
+    assert not np.array_equal(narrow.predictions.scores, narrow_plain.predictions.scores)
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(model_dir), "--split", "test", "--top-k", "5", "--device", "cpu",
+                 "--candidate-views", "3", "--output", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    scores = [[c["score"] for c in r["candidates"]] for r in rows]
+    assert scores == [pytest.approx([x for x in row if x > -np.inf], abs=1e-5)
+                      for row in narrow.predictions.scores.tolist()]
