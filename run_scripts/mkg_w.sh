@@ -9,13 +9,4 @@
 #          gpu         t5-small shape, bf16, accelerate launch            (mkg_w_gpu.yaml)
 # Measured figures of each: BENCHMARKS.md.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-case "${1:-}" in
-    cpu) launcher=python; config=mkg_w_cpu ;;
-    cpu-2proc) launcher=torchrun2; config=mkg_w_cpu_2proc ;;
-    gpu) launcher=accelerate; config=mkg_w_gpu ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-esac
-shift
-exec "$here/launch.sh" "$launcher" "run_scripts/$config.yaml" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/_profile.sh" "${BASH_SOURCE[0]}" "$@"

@@ -10,15 +10,4 @@
 #          lora        pretrained t5-small with LoRA adapters             (t5_small_lora.yaml)
 # Measured figures of each: BENCHMARKS.md.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-case "${1:-}" in
-    cpu) launcher=python; config=wn9_img_cpu ;;
-    cpu-hour) launcher=python; config=wn9_img_cpu_60min ;;
-    cpu-2proc) launcher=torchrun2; config=wn9_img_cpu_2proc ;;
-    gpu) launcher=accelerate; config=wn9_img_gpu ;;
-    lora) launcher=accelerate; config=t5_small_lora ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-esac
-shift
-exec "$here/launch.sh" "$launcher" "run_scripts/$config.yaml" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/_profile.sh" "${BASH_SOURCE[0]}" "$@"

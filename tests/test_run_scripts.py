@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -34,15 +35,26 @@ def test_launch_trains_and_records(tmp_path):
     assert (tmp_path / "launched" / "model").is_dir()
 
 
-@pytest.mark.parametrize("script", ["wn9_img.sh", "mkg_y.sh", "mkg_w.sh"])
-def test_dataset_scripts_name_existing_configs(script, tmp_path):
+@pytest.mark.parametrize(("script", "profile", "command"), [
+    ("wn9_img.sh", "cpu-hour", "python train.py --config run_scripts/wn9_img_cpu_60min.yaml"),
+    ("mkg_y.sh", "cpu-2proc", "torchrun --standalone --nproc_per_node 2 train.py --config run_scripts/mkg_y_cpu_2proc.yaml"),
+    ("mkg_w.sh", "cpu", "python train.py --config run_scripts/mkg_w_cpu.yaml"),
+])
+def test_dataset_scripts_name_existing_configs(script, profile, command, tmp_path):
     text = (SCRIPTS / script).read_text()
-    configs = [line.split("config=")[1].split()[0].rstrip(";")
-               for line in text.splitlines() if "config=" in line and ")" in line.split("config=")[0]]
+    configs = re.findall(r"\((\w+)\.yaml\)", text)  # the header maps each profile to its config
     assert configs and all((SCRIPTS / f"{c}.yaml").is_file() for c in configs)
     assert _run([SCRIPTS / script, "--help"], tmp_path).returncode == 0
     bad = _run([SCRIPTS / script, "no-such-profile"], tmp_path)
     assert bad.returncode == 2 and "PROFILE" in bad.stderr
+    # a profile resolves to its launcher and config (train.py --help: nothing is trained)
+    out = _run([SCRIPTS / script, profile, "--help"], tmp_path, KGT5MM_NO_RECORD="1")
+    assert out.returncode == 0 and f"+ {command} --help" in out.stderr
+
+
+def test_dataset_script_refuses_a_profile_it_does_not_list(tmp_path):
+    out = _run([SCRIPTS / "mkg_y.sh", "cpu-hour"], tmp_path)
+    assert out.returncode == 2 and "no profile 'cpu-hour'" in out.stderr
 
 
 def test_launch_refuses_unknown_launcher_and_missing_config(tmp_path):
