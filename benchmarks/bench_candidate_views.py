@@ -2,10 +2,11 @@
 
 Each model is evaluated twice on the same split in the same run, with the settings saved in
 its folder: once with one context per query (the baseline) and once with
-``--views`` candidate views (``eval.candidate_views``: a query whose context lists several
-answer candidates is scored on one context per candidate, each entity keeping its best
-score). Writes one JSON record (both metric sets, the decoding times and the number of sources
-decoded) under benchmarks/results/ and prints a Markdown row per model for BENCHMARKS.md.
+``--views`` candidate views (``eval.candidate_views``: each answer candidate of a query is
+also scored by teacher forcing on its own view, the context listing that candidate alone, and
+keeps its best score). Writes one JSON record (both metric sets, the evaluation times, the
+number of views scored) under benchmarks/results/ and prints a Markdown
+row per model for BENCHMARKS.md.
 
     python benchmarks/bench_candidate_views.py checkpoints/wn9_60min_hide/model --views 8
     python benchmarks/bench_candidate_views.py checkpoints/mkg_y_2proc_12ep/model --data-dir ../shared/data
@@ -26,13 +27,13 @@ from _record import write_record  # noqa: E402
 KEYS = ("mrr", "hits_at_1", "hits_at_3", "hits_at_10")
 
 
-def _figures(result, seconds: float, sources: int) -> dict:
+def _figures(result, seconds: float, views: int) -> dict:
     m = result.metrics
     out = {f"{side}.{key}": round(m[f"{side}.realistic.{key}"], 5)
            for side in ("both", "head", "tail") for key in KEYS}
     out["in_beam_share"] = round(m["both.in_beam_share"], 5)
     out["num_queries"] = int(m["num_queries"])
-    out["sources"] = sources
+    out["views_scored"] = views
     out["seconds"] = round(seconds, 1)
     return out
 
@@ -63,10 +64,10 @@ def main(argv: list[str] | None = None) -> dict:
         row = {}
         for views in (0, args.views):
             config = model.eval_config(candidate_views=views)
-            sources = len(builder.build_views(queries, views)[0]) if views else len(queries)
+            scored = len(builder.build_candidate_views(queries, views)[0]) if views else 0
             start = time.perf_counter()
             result = model.evaluate(split=args.split, kg=kg, config=config)
-            row["views" if views else "baseline"] = _figures(result, time.perf_counter() - start, sources)
+            row["views" if views else "baseline"] = _figures(result, time.perf_counter() - start, scored)
         base, new = row["baseline"], row["views"]
         row["mrr_gain"] = round(new["both.mrr"] - base["both.mrr"], 5)
         row["time_ratio"] = round(new["seconds"] / base["seconds"], 2)
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {folder} | {kg.name} | {base['both.mrr']:.3f} | {new['both.mrr']:.3f} | "
               f"{new['both.hits_at_1']:.3f} | {new['both.hits_at_10']:.3f} | "
               f"{new['head.mrr']:.3f} / {new['tail.mrr']:.3f} | "
-              f"{new['sources'] / base['sources']:.2f}x sources, {row['time_ratio']:.2f}x time |")
+              f"{new['views_scored']} views, {row['time_ratio']:.2f}x time |")
     path = write_record("bench_candidate_views", dataset=",".join(dict.fromkeys(datasets)),
                         split=args.split, model_size=",".join(sizes), figures=figures,
                         extra={"views": args.views, "threads": args.threads})

@@ -386,7 +386,9 @@ class KGT5MMModel:
                                   candidate_views=candidate_views, filter_aware_beams=False)
         preds = predict_candidates(self.model, self.tokenizer, kg, self._builder, rows,
                                    config=config, trie=self._trie, accelerator=accelerator)
-        return candidates_as_records(preds.entities, preds.scores, self.entity_ids, self.entity_names)
+        k = config.top_k  # candidate views may list more (see merge_candidate_scores)
+        return candidates_as_records(preds.entities[:, :k], preds.scores[:, :k], self.entity_ids,
+                                     self.entity_names)
 
     def eval_config(self, **overrides: Any):
         """The saved evaluation settings (``config["eval"]``) with ``overrides`` applied.

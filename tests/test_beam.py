@@ -7,7 +7,12 @@ import pytest
 import torch
 from test_eval_helpers import one_thread, tiny_setup
 
-from kgt5mm.decoding import EntityTrie, constrained_beam_search, score_all_entities
+from kgt5mm.decoding import (
+    EntityTrie,
+    constrained_beam_search,
+    score_all_entities,
+    score_paired_entities,
+)
 from kgt5mm.evaluation import build_trie
 
 
@@ -46,6 +51,24 @@ def test_teacher_forced_scores_match_the_model_loss(setup, encoded):
                 out = setup.model(input_ids=enc["input_ids"][b:b + 1],
                                   attention_mask=enc["attention_mask"][b:b + 1], labels=labels)
                 assert float(-out.loss * labels.shape[1]) == pytest.approx(float(scores[b, e]), abs=1e-4)
+
+
+def test_paired_scores_equal_the_exhaustive_scores_of_each_sources_entity(setup, encoded):
+    """score_paired_entities(b, e_b) is entry (b, e_b) of score_all_entities, for short and long names."""
+    queries, enc = encoded
+    trie = build_trie(setup.model, setup.tokenizer, setup.kg.entity_names)
+    exact = score_all_entities(setup.model, trie, input_ids=enc["input_ids"],
+                               attention_mask=enc["attention_mask"])
+    n = len(queries)
+    picks = torch.tensor([(i * 37 + 5) % setup.kg.num_entities for i in range(n)])
+    picks[0] = int(queries[0, 2])
+    paired = score_paired_entities(setup.model, trie, input_ids=enc["input_ids"],
+                                   attention_mask=enc["attention_mask"], entities=picks)
+    assert paired.shape == (n,)
+    assert len({len(trie.sequence(int(e))) for e in picks}) > 1  # padded targets of several lengths
+    torch.testing.assert_close(paired, exact[torch.arange(n), picks], atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="entities for"):
+        score_paired_entities(setup.model, trie, input_ids=enc["input_ids"], entities=picks[:2])
 
 
 def test_beam_with_all_entities_equals_exhaustive_for_every_test_query(setup, encoded):

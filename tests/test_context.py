@@ -401,40 +401,40 @@ def test_mask_query_entity_leaves_the_name_out(tiny):
 
 
 def test_candidate_views_list_one_candidate_each(tiny):
-    """build_views: one view per answer candidate (up to max_views, then the full context)."""
+    """build_candidate_views: one view per answer candidate (up to max_views), listing it alone."""
     relevance = relation_relevance(tiny)
     b = ContextBuilder(tiny, ContextConfig(budget_tokens=10_000, max_neighbours=1000))
     queries = tiny.queries("test")
-    sources, owner = b.build_views(queries, 2)
-    assert (np.diff(owner) >= 0).all() and set(owner.tolist()) == set(range(len(queries)))
+    sources, owner, chosen = b.build_candidate_views(queries, 2)
+    assert len(sources) == len(owner) == len(chosen)
+    assert (np.diff(owner) >= 0).all()
 
     def split(ctx, q):
         edges = list(zip(ctx.neighbours, ctx.query_relations, strict=True))
         return ([n for n, qq in edges if relevance[q, qq] >= 0.5],
                 [(n, qq) for n, qq in edges if relevance[q, qq] < 0.5])
 
-    overflow = 0
+    overflow = singles = 0
     for i, (e, q, _) in enumerate(queries.tolist()):
-        mine = [sources[j] for j in np.flatnonzero(owner == i)]
+        mine = np.flatnonzero(owner == i)
         full = b.select(e, q)
         full_candidates, full_others = split(full, q)
         candidates = b.answer_candidates(e, q)
         assert candidates == list(dict.fromkeys(full_candidates))  # most relevant first, once each
-        if len(candidates) < 2:
-            assert mine == [full.text]
+        assert chosen[mine].tolist() == candidates[:2]
+        if len(candidates) == 1:
+            singles += 1
+            assert [sources[j] for j in mine] == [full.text]  # nothing to hide
             continue
-        assert len(mine) == min(len(candidates), 2) + (len(candidates) > 2)
-        for c, text in zip(candidates[:2], mine, strict=False):
+        overflow += len(candidates) > 2
+        for c, j in zip(candidates[:2], mine.tolist(), strict=True):
             view = b.select(e, q, only_candidate=c)
-            assert view.text == text
+            assert view.text == sources[j]
             listed, others = split(view, q)
             assert set(listed) == {c}
             assert others == full_others  # only the other candidates are hidden
-        if len(candidates) > 2:
-            overflow += 1
-            assert mine[-1] == full.text  # so every candidate is listed in some view
-    assert overflow > 0
+    assert overflow > 0 and singles > 0
     with pytest.raises(ValueError, match="max_views"):
-        b.build_views(queries, 0)
+        b.build_candidate_views(queries, 0)
     with pytest.raises(ValueError, match="exclude_edge"):
         b.select(0, 0, exclude_edge=0, only_candidate=1)

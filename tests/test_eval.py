@@ -196,31 +196,41 @@ def test_two_process_evaluation_equals_single_process(setup, tmp_path, max_queri
     assert double[0]["metrics"] == single["metrics"]
 
 
-def test_merge_views_keeps_each_entitys_best_score():
-    from kgt5mm.evaluation import merge_views
+def test_merge_candidate_scores_keeps_each_entitys_best_score():
+    from kgt5mm.evaluation import merge_candidate_scores
 
     ninf = -np.inf
-    entities = np.array([[5, 3, -1], [2, 7, -1], [7, 4, 1], [9, -1, -1]])
-    scores = np.array([[-1, -2, ninf], [-0.5, -3, ninf], [-1, -1.5, -4], [-2, ninf, ninf]],
-                      dtype=np.float32)
-    ent, sco, full = merge_views(np.array([0, 1, 1, 2]), 3, entities, scores, None, np.array([3, 3, 3]))
+    entities = np.array([[5, 3, -1], [2, 7, 4], [9, -1, -1]])
+    scores = np.array([[-1, -2, ninf], [-0.5, -3, -4], [-2, ninf, ninf]], dtype=np.float32)
+    owner, cands = np.array([0, 0, 1, 1, 1]), np.array([3, 8, 7, 9, 6])
+    view_scores = np.array([-0.5, -9, -1, -4.5, -3.5], dtype=np.float32)
+    ent, sco, full = merge_candidate_scores(entities, scores, None, owner, cands, view_scores,
+                                            np.array([3, 3, 3]))
     assert full is None
-    np.testing.assert_array_equal(ent, [[5, 3, -1], [2, 7, 4], [9, -1, -1]])
-    np.testing.assert_array_equal(sco, np.array([[-1, -2, ninf], [-0.5, -1, -1.5], [-2, ninf, ninf]],
-                                                dtype=np.float32))
-    full_in = np.array([[0.0, -1, -2], [-3, -4, -0.5], [-1, -5, -6]], dtype=np.float32)
-    ent, sco, full = merge_views(np.array([0, 0, 1]), 2, np.zeros((3, 2), dtype=np.int64),
-                                 np.zeros((3, 2), dtype=np.float32), full_in, np.array([2, 2]))
-    np.testing.assert_array_equal(full, [[0, -1, -0.5], [-1, -5, -6]])
-    np.testing.assert_array_equal(ent, [[0, 2], [0, 1]])
-    with pytest.raises(KGT5MMError, match="cover every query"):
-        merge_views(np.array([0, 2]), 3, entities[:2], scores[:2], None, np.array([3, 3, 3]))
+    # query 0: its beam list is not full, so every view score is listed; query 1: its list is
+    # full (last score -4), so candidate 6 (-3.5) joins it and candidate 9 (-4.5) stays
+    # unranked; query 2 has no views
+    np.testing.assert_array_equal(ent, [[3, 5, 8, -1, -1, -1], [2, 7, 6, 4, -1, -1],
+                                        [9, -1, -1, -1, -1, -1]])
+    np.testing.assert_array_equal(sco, np.array([[-0.5, -1, -9] + [ninf] * 3,
+                                                 [-0.5, -1, -3.5, -4, ninf, ninf],
+                                                 [-2] + [ninf] * 5], dtype=np.float32))
+    full_in = np.array([[0.0, -1, -2], [-3, -4, -0.5]], dtype=np.float32)
+    ent, sco, full = merge_candidate_scores(
+        np.zeros((2, 2), dtype=np.int64), np.zeros((2, 2), dtype=np.float32), full_in,
+        np.array([0, 1, 1]), np.array([2, 0, 2]), np.array([-0.1, -1, -5], dtype=np.float32),
+        np.array([2, 2]))
+    np.testing.assert_array_equal(full, np.array([[0, -1, -0.1], [-1, -4, -0.5]], dtype=np.float32))
+    np.testing.assert_array_equal(ent, [[0, 2], [2, 0]])
+    with pytest.raises(KGT5MMError, match="non-decreasing"):
+        merge_candidate_scores(entities, scores, None, np.array([1, 0]), cands[:2], view_scores[:2],
+                               np.array([3, 3, 3]))
 
 
 def test_candidate_views_rank_by_the_best_exact_score_over_views(setup):
     """Exhaustive and full-width beam evaluation with candidate views against an independent
-    computation: each entity scored by the model's own loss on every view, best view kept,
-    filtered realistic rank counted by hand."""
+    computation: each entity scored by the model's own loss on the full context, each
+    candidate also on its own view, the best kept, filtered realistic rank counted by hand."""
     import torch
 
     from kgt5mm.modeling import encode_targets
@@ -235,20 +245,24 @@ def test_candidate_views_rank_by_the_best_exact_score_over_views(setup):
     np.testing.assert_array_equal(beam.ranks.pessimistic, exact.ranks.pessimistic)
 
     queries = kg.queries("test")
-    sources, owner = setup.builder.build_views(queries, views)
-    assert len(sources) > len(queries)  # some test queries have several candidates
+    sources, owner, candidates = setup.builder.build_candidate_views(queries, views)
+    assert len(sources) > len(set(owner.tolist()))  # some test queries have several candidates
     targets = encode_targets(tokenizer, kg.entity_names)
     width = max(len(t) for t in targets)
     labels = torch.full((E, width), -100, dtype=torch.long)
     for e, t in enumerate(targets):
         labels[e, : len(t)] = torch.tensor(t)
-    best = np.full((len(queries), E), -np.inf)
+
+    def loss_scores(source: str) -> np.ndarray:
+        ids = tokenizer([source], return_tensors="pt")["input_ids"].expand(E, -1)
+        logp = model(input_ids=ids, labels=labels).logits.log_softmax(-1)
+        token = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return (token * (labels >= 0)).sum(-1).double().numpy()
+
     with torch.no_grad():
-        for source, i in zip(sources, owner.tolist(), strict=True):
-            ids = tokenizer([source], return_tensors="pt")["input_ids"].expand(E, -1)
-            logp = model(input_ids=ids, labels=labels).logits.log_softmax(-1)
-            token = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            best[i] = np.maximum(best[i], (token * (labels >= 0)).sum(-1).double().numpy())
+        best = np.stack([loss_scores(src) for src in setup.builder.build_many(queries)])
+        for source, i, c in zip(sources, owner.tolist(), candidates.tolist(), strict=True):
+            best[i, c] = max(best[i, c], loss_scores(source)[c])
     rr = []
     for (e, q, answer), s in zip(queries.tolist(), best, strict=True):
         other = set(kg.filter_index.answers(e, q).tolist()) - {answer}
@@ -257,5 +271,6 @@ def test_candidate_views_rank_by_the_best_exact_score_over_views(setup):
         tied = int((np.abs(s[keep] - s[answer]) <= 1e-5).sum())  # includes the answer
         rr.append(1 / (1 + higher + (tied - 1) / 2))
     assert exact.metrics["both.realistic.mrr"] == pytest.approx(np.mean(rr), abs=1e-6)
+    np.testing.assert_allclose(exact.predictions.full_scores, best, atol=1e-4)
     plain = evaluate(model, tokenizer, kg, setup.builder, split="test", config=EvalConfig(exhaustive=True))
-    assert not np.array_equal(plain.ranks.optimistic, exact.ranks.optimistic)  # views change ranks
+    assert (exact.predictions.full_scores > plain.predictions.full_scores + 1e-3).sum() >= 5

@@ -7,7 +7,7 @@
     kgt5mm evaluate MODEL --exhaustive --dataset wn9_img_tiny      # exact, small graphs
     kgt5mm evaluate MODEL --filter-aware-beams                     # room for known answers
     kgt5mm evaluate MODEL --context-breakdown                      # answer in context or not
-    kgt5mm evaluate MODEL --candidate-views 8                      # one context per candidate
+    kgt5mm evaluate MODEL --candidate-views 64                     # candidates on own views
     accelerate launch -m kgt5mm.cli evaluate MODEL --split test     # sharded over processes
 
 Decoding settings (beam, top-k, batch size, query subset, source length) default to the ones
@@ -47,8 +47,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "pick GPUs with CUDA_VISIBLE_DEVICES); cpu: force the CPU")
     parser.add_argument("--revision", default=None, help="Hub revision of a model id")
     parser.add_argument("--candidate-views", type=int, default=None, metavar="N",
-                        help="score a query whose context lists several answer candidates on one "
-                             "context per candidate (up to N), each listing that candidate alone, "
+                        help="also score each answer candidate of a query (up to N) by teacher "
+                             "forcing on its own view, the context listing that candidate alone, "
                              "keeping each entity's best score; 0 = off (default: the model's saved "
                              "eval.candidate_views, else 0)")
 

@@ -644,42 +644,37 @@ class ContextBuilder:
                 out.append(n)
         return out
 
-    def build_views(self, queries: np.ndarray | Sequence[Sequence[int]], max_views: int
-                    ) -> tuple[list[str], np.ndarray]:
-        """Evaluation sources with candidate views: ``(sources, owner)``.
+    def build_candidate_views(self, queries: np.ndarray | Sequence[Sequence[int]], max_views: int
+                              ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Candidate views of evaluation queries: ``(sources, owner, candidates)``.
 
-        A query with at most one answer candidate (:meth:`answer_candidates`) gets its one
-        source. A query with several gets one view per candidate (up to ``max_views``), each
-        listing that candidate alone, and, when it has more than ``max_views`` candidates, its
-        full source as one more view, so every candidate is listed in some view. This matches
-        the training contexts of ``hide_other_candidates``, which list one candidate: a model
-        trained on them copies the first candidate a context lists and rarely the others.
-        Scoring a query by each entity's best score over its views (see
-        :func:`kgt5mm.evaluation.predict_candidates`) lets every candidate be copied.
+        Each of a query's answer candidates (:meth:`answer_candidates`, the first ``max_views``)
+        gets its own view: the evaluation context with every other candidate hidden, as a
+        training context under ``hide_other_candidates`` hides all but its target. A query with
+        one candidate gets its full context (nothing to hide), one with none gets no view. A
+        model trained on one-candidate contexts copies the first candidate a context lists and
+        rarely the others; scoring each candidate on its own view (see
+        :func:`kgt5mm.evaluation.predict_candidates`) judges every candidate alike.
 
         :param queries: int ``(n, 2)`` or ``(n, 3)`` rows ``(entity, query_relation[, answer])``
-        :param max_views: most single-candidate views per query (``>= 1``)
-        :returns: the source strings and ``owner[i]``, the query row of ``sources[i]``
-            (non-decreasing: a query's views are consecutive)
+        :param max_views: most views per query (``>= 1``)
+        :returns: the view source strings, ``owner[i]`` (the query row of ``sources[i]``,
+            non-decreasing) and ``candidates[i]`` (the candidate that ``sources[i]`` lists)
         """
         if max_views < 1:
             raise ValueError(f"max_views must be >= 1, got {max_views}")
         rows = np.asarray(queries, dtype=np.int64).reshape(len(queries), -1)
         sources: list[str] = []
         owner: list[int] = []
+        chosen: list[int] = []
         for i, (entity, q) in enumerate(rows[:, :2].tolist()):
             candidates = self.answer_candidates(entity, q)
-            if len(candidates) < 2:
-                sources.append(self.select(entity, q).text)
-                owner.append(i)
-                continue
             for c in candidates[:max_views]:
-                sources.append(self.select(entity, q, only_candidate=c).text)
+                only = c if len(candidates) > 1 else None
+                sources.append(self.select(entity, q, only_candidate=only).text)
                 owner.append(i)
-            if len(candidates) > max_views:
-                sources.append(self.select(entity, q).text)
-                owner.append(i)
-        return sources, np.asarray(owner, dtype=np.int64)
+                chosen.append(c)
+        return sources, np.asarray(owner, dtype=np.int64), np.asarray(chosen, dtype=np.int64)
 
     def build_many(self, queries: np.ndarray | Sequence[Sequence[int]], *,
                    exclude_edges: np.ndarray | Sequence[int | None] | None = None,

@@ -14,6 +14,7 @@ from kgt5mm.decoding.beam import (
     BeamResult,
     constrained_beam_search,
     score_all_entities,
+    score_paired_entities,
     unwrap_seq2seq,
 )
 from kgt5mm.decoding.trie import EntityTrie, TrieLogitsProcessor
@@ -24,5 +25,6 @@ __all__ = [
     "TrieLogitsProcessor",
     "constrained_beam_search",
     "score_all_entities",
+    "score_paired_entities",
     "unwrap_seq2seq",
 ]

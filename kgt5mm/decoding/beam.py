@@ -36,7 +36,13 @@ from transformers.modeling_outputs import BaseModelOutput
 from kgt5mm.decoding.trie import EntityTrie
 from kgt5mm.errors import KGT5MMError
 
-__all__ = ["BeamResult", "constrained_beam_search", "score_all_entities", "unwrap_seq2seq"]
+__all__ = [
+    "BeamResult",
+    "constrained_beam_search",
+    "score_all_entities",
+    "score_paired_entities",
+    "unwrap_seq2seq",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -410,16 +416,8 @@ def score_all_entities(
         entities = torch.arange(trie.num_entities, device=device)
     targets, lengths = _target_matrix(trie, entities.cpu())
     targets, lengths = targets.to(device), lengths.to(device)
-    n_ent, width = targets.shape
-    hidden = _encode(model, input_ids, attention_mask)
-    logits0, cache = _first_step(model, hidden, attention_mask, _decoder_start(model))
-    _check_vocab(trie, logits0.shape[1])
-    lse0 = torch.logsumexp(logits0, dim=-1)
-    layers = []
-    for layer in range(len(cache.self_attention_cache.layers)):
-        s = cache.self_attention_cache.layers[layer]
-        c = cache.cross_attention_cache.layers[layer]
-        layers.append((s.keys, s.values, c.keys, c.values))
+    n_ent = targets.shape[0]
+    state = _ForcedScorer(model, trie, input_ids, attention_mask)
     scores = torch.empty(batch, n_ent, device=device)
     chunk = max(1, max_rows // batch)
     for start in range(0, n_ent, chunk):
@@ -427,27 +425,86 @@ def score_all_entities(
         ln = lengths[start:start + chunk]
         c = tg.shape[0]
         rows = torch.arange(batch, device=device).repeat_interleave(c)
-        first_tok = tg.repeat(batch, 1)[:, 0]
-        total = logits0[rows, first_tok] - lse0[rows]
+        scores[:, start:start + c] = state.score(rows, tg.repeat(batch, 1), ln.repeat(batch)).reshape(batch, c)
+    return scores
+
+
+@torch.inference_mode()
+def score_paired_entities(
+    model: torch.nn.Module,
+    trie: EntityTrie,
+    *,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    entities: torch.Tensor,
+) -> torch.Tensor:
+    """Teacher-forced score of one entity per source: ``entities[b]`` for source ``b``.
+
+    The same score as :func:`score_all_entities` (and :func:`constrained_beam_search`) gives
+    that entity for that source, at the cost of one decoder pass per source.
+
+    :param input_ids: ``(B, S)`` source ids; :param attention_mask: ``(B, S)``
+    :param entities: ``(B,)`` entity ids
+    :returns: ``(B,)`` float32
+    """
+    model = unwrap_seq2seq(model)
+    device = input_ids.device
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    entities = torch.as_tensor(entities).reshape(-1)
+    if entities.shape[0] != input_ids.shape[0]:
+        raise ValueError(f"{entities.shape[0]} entities for {input_ids.shape[0]} sources")
+    targets, lengths = _target_matrix(trie, entities.cpu())
+    state = _ForcedScorer(model, trie, input_ids, attention_mask)
+    rows = torch.arange(input_ids.shape[0], device=device)
+    return state.score(rows, targets.to(device), lengths.to(device))
+
+
+class _ForcedScorer:
+    """Teacher forcing against one encoded batch of sources.
+
+    The encoder and the first decoder step (with its cross-attention keys/values) run once per
+    source; :meth:`score` then sums, for each ``(source row, target)`` pair, the target tokens'
+    ``log_softmax`` over the full vocabulary (``logit - logsumexp``, summed step by step in the
+    same order as the beam search).
+    """
+
+    def __init__(self, model, trie: EntityTrie, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        self.model = model
+        self.attention_mask = attention_mask
+        self.hidden = _encode(model, input_ids, attention_mask)
+        self.logits0, cache = _first_step(model, self.hidden, attention_mask, _decoder_start(model))
+        _check_vocab(trie, self.logits0.shape[1])
+        self.lse0 = torch.logsumexp(self.logits0, dim=-1)
+        self.layers = []
+        for layer in range(len(cache.self_attention_cache.layers)):
+            s = cache.self_attention_cache.layers[layer]
+            c = cache.cross_attention_cache.layers[layer]
+            self.layers.append((s.keys, s.values, c.keys, c.values))
+
+    def score(self, rows: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` scores of ``targets[i]`` (``(N, L)``, ``lengths[i]`` valid ids) for source ``rows[i]``."""
+        width = targets.shape[1]
+        total = self.logits0[rows, targets[:, 0]] - self.lse0[rows]
         if width > 1:
-            step_cache = EncoderDecoderCache([tuple(t.index_select(0, rows) for t in lay) for lay in layers])
-            out = model(
-                encoder_outputs=BaseModelOutput(last_hidden_state=hidden.index_select(0, rows)),
-                attention_mask=attention_mask.index_select(0, rows),
-                decoder_input_ids=tg[:, :-1].repeat(batch, 1),
+            step_cache = EncoderDecoderCache(
+                [tuple(t.index_select(0, rows) for t in lay) for lay in self.layers])
+            out = self.model(
+                encoder_outputs=BaseModelOutput(last_hidden_state=self.hidden.index_select(0, rows)),
+                attention_mask=self.attention_mask.index_select(0, rows),
+                decoder_input_ids=targets[:, :-1],
                 past_key_values=step_cache,
                 use_cache=True,
             )
-            step_logits = out.logits.float()  # (B * c, width - 1, V)
+            step_logits = out.logits.float()  # (N, width - 1, V)
             # log_softmax over the full vocabulary as logit - logsumexp (same formula as the beam)
-            tok = step_logits.gather(2, tg[:, 1:].repeat(batch, 1).unsqueeze(2)).squeeze(2)
+            tok = step_logits.gather(2, targets[:, 1:].unsqueeze(2)).squeeze(2)
             tok = tok - torch.logsumexp(step_logits, dim=-1)
-            valid = (torch.arange(1, width, device=device).unsqueeze(0) < ln.repeat(batch).unsqueeze(1))
-            tok = tok.masked_fill(~valid, 0.0)
+            steps = torch.arange(1, width, device=targets.device).unsqueeze(0)
+            tok = tok.masked_fill(~(steps < lengths.unsqueeze(1)), 0.0)
             for j in range(width - 1):  # sequential sum: same order as the beam search
                 total = total + tok[:, j]
-        scores[:, start:start + c] = total.reshape(batch, c)
-    return scores
+        return total
 
 
 def _target_matrix(trie: EntityTrie, entities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

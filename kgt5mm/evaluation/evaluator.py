@@ -15,6 +15,13 @@ scores of all entities -> filtered ranks (:mod:`kgt5mm.evaluation.ranks`) -> met
 disjoint contiguous shard of the queries; the shards are gathered with their query indices
 (``gather_object``), so no query is lost or counted twice whatever the shard sizes, and every
 process returns the same result.
+
+Candidate views (``EvalConfig.candidate_views``): each answer candidate of a query (a neighbour
+whose relation predicts the query relation, :meth:`ContextBuilder.answer_candidates`) is also
+scored by teacher forcing on its own view, the context with the other candidates hidden. An
+entity's score is the best of its score on the full context and, for a candidate, on its view
+(:func:`merge_candidate_scores`). Beam lists stay sound: a candidate whose view score is below
+the last score of a full beam list is left unranked, as are the entities the beam did not reach.
 """
 
 from __future__ import annotations
@@ -29,7 +36,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from kgt5mm.decoding.beam import constrained_beam_search, score_all_entities, unwrap_seq2seq
+from kgt5mm.decoding.beam import (
+    constrained_beam_search,
+    score_all_entities,
+    score_paired_entities,
+    unwrap_seq2seq,
+)
 from kgt5mm.decoding.trie import EntityTrie
 from kgt5mm.errors import ConfigError, KGT5MMError
 from kgt5mm.evaluation.metrics import HITS_AT, compute_metrics, hits_at_k, mean_reciprocal_rank
@@ -43,7 +55,7 @@ __all__ = [
     "answer_in_context",
     "build_trie",
     "evaluate",
-    "merge_views",
+    "merge_candidate_scores",
     "plotted_relations",
     "predict_candidates",
     "select_queries",
@@ -99,10 +111,10 @@ class EvalConfig:
     candidate_views: int = field(
         default=0,
         metadata=_help(
-            "score a query whose context lists several answer candidates on one context per "
-            "candidate (up to this many), each listing that candidate alone as training contexts "
-            "under context.hide_other_candidates do; an entity's score is its best over the "
-            "query's contexts (ContextBuilder.build_views). 0 = one context per query"
+            "also score each answer candidate of a query (up to this many) by teacher forcing "
+            "on its own view, the context listing that candidate alone as training contexts "
+            "under context.hide_other_candidates do; a candidate's score is its best over the "
+            "full context and its view (ContextBuilder.build_candidate_views). 0 = off"
         ),
     )
 
@@ -426,7 +438,8 @@ def predict_candidates(
     :param queries: ``(n, 3)`` int64 ``(entity, query_relation, answer)``; the answer
         column is not used (it may be ``-1``)
     :param builder: object with ``build_many(queries) -> list[str]`` (the source strings), and
-        ``build_views(queries, max_views) -> (sources, owner)`` when ``config.candidate_views``
+        ``build_candidate_views(queries, max_views) -> (sources, owner, candidates)`` when
+        ``config.candidate_views`` (see the module docstring)
     :returns: :class:`Predictions` for all ``n`` queries, in input order, on every process
     """
     config = config or EvalConfig()
@@ -440,40 +453,27 @@ def predict_candidates(
     shard = np.array_split(np.arange(len(queries)), world)[rank]
     beams_q, topk_q = query_beam_widths(kg, queries, config)
     k = int(topk_q.max()) if len(topk_q) else config.top_k
-    if config.candidate_views and not hasattr(builder, "build_views"):
-        raise ConfigError(f"eval.candidate_views needs a builder with build_views(); "
+    if config.candidate_views and not hasattr(builder, "build_candidate_views"):
+        raise ConfigError(f"eval.candidate_views needs a builder with build_candidate_views(); "
                           f"{type(builder).__name__} has none")
     was_training = inner.training
     inner.eval()
     try:
-        if not len(shard):
-            sources, owner = [], np.zeros(0, dtype=np.int64)
-        elif config.candidate_views:
-            sources, owner = builder.build_views(queries[shard], config.candidate_views)
-        else:
-            sources, owner = builder.build_many(queries[shard]), np.arange(len(shard))
-        # one row per source: a query's candidate views are merged into its row below
+        sources = builder.build_many(queries[shard]) if len(shard) else []
         ent_out = np.full((len(sources), k), -1, dtype=np.int64)
         score_out = np.full((len(sources), k), -np.inf, dtype=np.float32)
         full_out = (np.zeros((len(sources), kg.num_entities), dtype=np.float32)
                     if config.exhaustive else None)
         order = np.argsort([len(s) for s in sources], kind="stable")  # less padding per batch
         bar = _progress(len(sources), accelerator, "decoding" if not config.exhaustive else "scoring")
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            enc = tokenizer(
-                [sources[i] for i in idx], padding=True, return_tensors="pt",
-                truncation=config.max_source_length is not None, max_length=config.max_source_length,
-            )
-            ids = enc["input_ids"].to(device)
-            mask = enc["attention_mask"].to(device)
+        for ids, mask, idx in _batches(tokenizer, sources, order, config, device):
             if config.exhaustive:
                 scores = score_all_entities(inner, trie, input_ids=ids, attention_mask=mask,
                                             max_rows=config.exhaustive_rows)
                 top_s, top_e = scores.topk(min(k, scores.shape[1]), dim=1)
                 full_out[idx] = scores.cpu().numpy()
             else:
-                sel = shard[owner[idx]]
+                sel = shard[idx]
                 result = constrained_beam_search(
                     inner, trie, input_ids=ids, attention_mask=mask,
                     num_beams=torch.from_numpy(beams_q[sel]).to(device),
@@ -483,11 +483,22 @@ def predict_candidates(
             score_out[idx, : top_s.shape[1]] = top_s.float().cpu().numpy()
             bar.update(len(idx))
         bar.close()
+        if config.candidate_views and len(shard):
+            views, owner, candidates = builder.build_candidate_views(queries[shard],
+                                                                     config.candidate_views)
+            view_scores = np.zeros(len(views), dtype=np.float32)
+            order = np.argsort([len(s) for s in views], kind="stable")
+            bar = _progress(len(views), accelerator, "candidate views")
+            for ids, mask, idx in _batches(tokenizer, views, order, config, device):
+                view_scores[idx] = score_paired_entities(
+                    inner, trie, input_ids=ids, attention_mask=mask,
+                    entities=torch.from_numpy(candidates[idx]).to(device)).float().cpu().numpy()
+                bar.update(len(idx))
+            bar.close()
+            ent_out, score_out, full_out = merge_candidate_scores(
+                ent_out, score_out, full_out, owner, candidates, view_scores, topk_q[shard])
     finally:
         inner.train(was_training)
-    if len(sources) != len(shard):
-        ent_out, score_out, full_out = merge_views(owner, len(shard), ent_out, score_out, full_out,
-                                                   topk_q[shard])
     if world > 1:
         from accelerate.utils import gather_object
 
@@ -503,48 +514,76 @@ def predict_candidates(
     return Predictions(queries=queries, entities=ent_out, scores=score_out, full_scores=full_out)
 
 
-def merge_views(owner: np.ndarray, num_queries: int, entities: np.ndarray, scores: np.ndarray,
-                full_scores: np.ndarray | None, top_k: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Merge the candidates of several sources (views) per query: best score per entity.
+def _batches(tokenizer, sources: list[str], order: np.ndarray, config: EvalConfig, device):
+    """``(input_ids, attention_mask, rows)`` per batch of ``config.batch_size`` sources in ``order``."""
+    for start in range(0, len(order), config.batch_size):
+        idx = order[start:start + config.batch_size]
+        enc = tokenizer(
+            [sources[i] for i in idx], padding=True, return_tensors="pt",
+            truncation=config.max_source_length is not None, max_length=config.max_source_length,
+        )
+        yield enc["input_ids"].to(device), enc["attention_mask"].to(device), idx
 
-    :param owner: ``(V,)`` non-decreasing query row of each view, covering ``0..num_queries-1``
-    :param entities: ``(V, k)`` candidate ids of each view best first (``-1`` = empty slot)
-    :param scores: ``(V, k)`` their scores
-    :param full_scores: ``(V, E)`` exhaustive scores of each view, or ``None``
-    :param top_k: ``(num_queries,)`` candidates kept per query
-    :returns: ``(entities, scores, full_scores)`` with one row per query; an entity found by
-        several views keeps its best score, and the candidates are re-sorted by score (ties in
-        order of first appearance)
+
+def merge_candidate_scores(entities: np.ndarray, scores: np.ndarray, full_scores: np.ndarray | None,
+                           owner: np.ndarray, candidates: np.ndarray, candidate_scores: np.ndarray,
+                           top_k: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Add candidate-view scores to per-query predictions: each entity keeps its best score.
+
+    :param entities: ``(n, k)`` beam candidates of each query's full context, best first
+        (``-1`` = empty slot); :param scores: ``(n, k)`` their scores
+    :param full_scores: ``(n, E)`` exhaustive scores of the full contexts, or ``None``
+    :param owner: ``(V,)`` query row of each view; :param candidates: ``(V,)`` the entity each
+        view was scored for; :param candidate_scores: ``(V,)`` its score on that view
+    :param top_k: ``(n,)`` candidates kept per query
+    :returns: ``(entities, scores, full_scores)``, re-sorted by score (ties in order of first
+        appearance, beam entries first). Exhaustive rows take the maximum entry-wise (lists of
+        width ``k``). A beam list grows by the candidates whose view score is at least its last
+        score (any score when the beam did not fill its ``top_k`` slots): the entities the beam
+        did not reach are taken to score at most that much, so these rank soundly above them;
+        a lower view score could trail such entities and is left unranked, as they are. Beam
+        lists are ``k + (most views of a query)`` wide.
     """
     owner = np.asarray(owner, dtype=np.int64)
-    if len(owner) and (np.any(np.diff(owner) < 0) or owner[0] != 0 or owner[-1] != num_queries - 1
-                       or len(np.unique(owner)) != num_queries):
-        raise KGT5MMError("view owners must be non-decreasing and cover every query")
-    starts = np.searchsorted(owner, np.arange(num_queries))
-    ends = np.append(starts[1:], len(owner))
-    k = entities.shape[1]
+    candidates = np.asarray(candidates, dtype=np.int64)
+    candidate_scores = np.asarray(candidate_scores, dtype=np.float32)
+    n, k = entities.shape
+    if not (len(owner) == len(candidates) == len(candidate_scores)):
+        raise KGT5MMError(f"{len(owner)} view owners, {len(candidates)} candidates and "
+                          f"{len(candidate_scores)} scores")
+    if len(owner) and (owner.min() < 0 or owner.max() >= n or np.any(np.diff(owner) < 0)):
+        raise KGT5MMError(f"view owners must be non-decreasing query rows in [0, {n})")
     if full_scores is not None:
-        merged_full = np.maximum.reduceat(full_scores, starts, axis=0) if num_queries else full_scores
-        width = min(k, merged_full.shape[1])
-        top_s, top_e = torch.from_numpy(merged_full).topk(width, dim=1)
-        ent = np.full((num_queries, k), -1, dtype=np.int64)
-        sco = np.full((num_queries, k), -np.inf, dtype=np.float32)
+        merged = full_scores.copy()
+        np.maximum.at(merged, (owner, candidates), candidate_scores)
+        width = min(k, merged.shape[1])
+        top_s, top_e = torch.from_numpy(merged).topk(width, dim=1)
+        ent = np.full((n, k), -1, dtype=np.int64)
+        sco = np.full((n, k), -np.inf, dtype=np.float32)
         ent[:, :width], sco[:, :width] = top_e.numpy(), top_s.numpy()
-        return ent, sco, merged_full
-    ent = entities[starts].copy()
-    sco = scores[starts].copy()
-    for i in np.flatnonzero(ends - starts > 1).tolist():
+        return ent, sco, merged
+    starts = np.searchsorted(owner, np.arange(n))
+    ends = np.searchsorted(owner, np.arange(n), side="right")
+    width = k + int((ends - starts).max(initial=0))
+    ent = np.full((n, width), -1, dtype=np.int64)
+    sco = np.full((n, width), -np.inf, dtype=np.float32)
+    ent[:, :k], sco[:, :k] = entities, scores
+    for i in np.flatnonzero(ends > starts).tolist():
+        last = int(top_k[i]) - 1
+        cutoff = float(scores[i, last]) if entities[i, last] >= 0 else -np.inf
         best: dict[int, float] = {}
-        for e, sc in zip(entities[starts[i]:ends[i]].ravel().tolist(),
-                         scores[starts[i]:ends[i]].ravel().tolist(), strict=True):
+        for e, sc in zip(entities[i].tolist(), scores[i].tolist(), strict=True):
             if e >= 0 and (e not in best or sc > best[e]):
                 best[e] = sc
-        ranked = sorted(best.items(), key=lambda item: -item[1])[: int(top_k[i])]
+        for e, sc in zip(candidates[starts[i]:ends[i]].tolist(),
+                         candidate_scores[starts[i]:ends[i]].tolist(), strict=True):
+            if sc >= cutoff and (e not in best or sc > best[e]):
+                best[e] = sc
+        ranked = sorted(best.items(), key=lambda item: -item[1])
         ent[i], sco[i] = -1, -np.inf
-        if ranked:
-            ent[i, : len(ranked)] = [e for e, _ in ranked]
-            sco[i, : len(ranked)] = [sc for _, sc in ranked]
+        ent[i, : len(ranked)] = [e for e, _ in ranked]
+        sco[i, : len(ranked)] = [sc for _, sc in ranked]
     return ent, sco, None
 
 
