@@ -155,7 +155,9 @@ class Predictions:
     """Top-k candidates of ``n`` queries.
 
     :ivar queries: ``(n, 3)`` int64 ``(entity, query_relation, answer)`` (answer ``-1`` if unknown)
-    :ivar entities: ``(n, k)`` int64 candidate ids best first, ``-1`` for empty slots
+    :ivar entities: ``(n, k)`` int64 candidate ids best first, ``-1`` for empty slots; with
+        candidate views a beam list may hold more than ``top_k`` entries, so ``k`` can exceed
+        it (:func:`merge_candidate_scores`)
     :ivar scores: ``(n, k)`` float32 summed token log-probabilities
     :ivar full_scores: ``(n, E)`` float32 in exhaustive mode, else ``None``
     """
