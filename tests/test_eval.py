@@ -139,7 +139,8 @@ WORKER = textwrap.dedent("""
     from kgt5mm.hub import KGT5MMModel
     accelerator = Accelerator(cpu=True)
     model = KGT5MMModel.from_pretrained(sys.argv[1])
-    config = EvalConfig(num_beams=4, top_k=4, batch_size=5, max_queries=int(sys.argv[3]))
+    config = EvalConfig(num_beams=4, top_k=4, batch_size=5, max_queries=int(sys.argv[3]),
+                        candidate_views=int(sys.argv[4]))
     result = model.evaluate(split="test", config=config, accelerator=accelerator)
     out = {"metrics": result.metrics, "ranks": result.ranks.to_dict(),
            "queries": result.queries.tolist(), "entities": result.predictions.entities.tolist(),
@@ -155,7 +156,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(folder: Path, out: Path, world: int, max_queries: int) -> list[dict]:
+def _launch(folder: Path, out: Path, world: int, max_queries: int, views: int = 0) -> list[dict]:
     script = out.parent / "worker.py"
     script.write_text(WORKER)
     port = _free_port()
@@ -169,24 +170,30 @@ def _launch(folder: Path, out: Path, world: int, max_queries: int) -> list[dict]
                         "LOCAL_WORLD_SIZE"):
                 env.pop(key)
         procs.append(subprocess.Popen([sys.executable, str(script), str(folder), str(out),
-                                       str(max_queries)], env=env, stderr=subprocess.PIPE, text=True))
+                                       str(max_queries), str(views)],
+                                      env=env, stderr=subprocess.PIPE, text=True))
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
     return [json.loads(Path(f"{out}.{r}.json").read_text()) for r in range(world)]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("max_queries", [34, 3])  # all test queries; an odd tiny subset
-def test_two_process_evaluation_equals_single_process(setup, tmp_path, max_queries):
+@pytest.mark.parametrize(("max_queries", "views"), [
+    pytest.param(34, 0, marks=pytest.mark.slow),
+    pytest.param(3, 0, marks=pytest.mark.slow),
+    (34, 64),  # in the default run: shards' lists differ in width (up to 4 vs 7 candidates)
+])
+def test_two_process_evaluation_equals_single_process(setup, tmp_path, max_queries, views):
+    """All test queries, an odd tiny subset, and candidate views (whose lists differ in width
+    between the shards)."""
     from kgt5mm.hub import KGT5MMModel
 
     config = {"data": {"dataset": "wn9_img_tiny"},
               "context": setup.context_config.resolved().to_dict()}
     folder = KGT5MMModel.from_training(setup.model, setup.tokenizer, setup.kg, config) \
         .save_pretrained(tmp_path / "model")
-    single = _launch(folder, tmp_path / "single", 1, max_queries)[0]
-    double = _launch(folder, tmp_path / "double", 2, max_queries)
+    single = _launch(folder, tmp_path / "single", 1, max_queries, views)[0]
+    double = _launch(folder, tmp_path / "double", 2, max_queries, views)
     assert single["world"] == 1 and double[0]["world"] == 2
     assert double[0] == double[1], "every process must return the same gathered result"
     assert double[0]["queries"] == single["queries"]

@@ -509,11 +509,18 @@ def predict_candidates(
         if len(index) != len(queries) or len(np.unique(index)) != len(queries):
             raise KGT5MMError(f"gathered {len(index)} predictions for {len(queries)} queries")
         back = np.argsort(index)
-        ent_out = np.concatenate([p[1] for p in parts])[back]
-        score_out = np.concatenate([p[2] for p in parts])[back]
+        # candidate views make each shard's lists as wide as its own longest one: pad to the widest
+        width = max(p[1].shape[1] for p in parts)
+        ent_out = np.concatenate([_widen(p[1], width, -1) for p in parts])[back]
+        score_out = np.concatenate([_widen(p[2], width, -np.inf) for p in parts])[back]
         if config.exhaustive:
             full_out = np.concatenate([p[3] for p in parts])[back]
     return Predictions(queries=queries, entities=ent_out, scores=score_out, full_scores=full_out)
+
+
+def _widen(rows: np.ndarray, width: int, fill: float) -> np.ndarray:
+    """``rows`` padded on the right with ``fill`` to ``width`` columns."""
+    return np.pad(rows, ((0, 0), (0, width - rows.shape[1])), constant_values=fill)
 
 
 def _batches(tokenizer, sources: list[str], order: np.ndarray, config: EvalConfig, device):
