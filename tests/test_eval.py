@@ -147,6 +147,8 @@ WORKER = textwrap.dedent("""
            "world": accelerator.num_processes}
     with open(sys.argv[2] + f".{accelerator.process_index}.json", "w") as f:
         json.dump(out, f)
+    from kgt5mm.commands import close_process_group
+    close_process_group()  # a gloo group left open can abort the process at exit
 """)
 
 
