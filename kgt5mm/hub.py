@@ -198,6 +198,15 @@ class KGT5MMModel:
             "metrics_split": self.metrics_split,
         }
 
+    def _decoding_line(self) -> str:
+        """The model card's sentence on the saved decoding settings, which evaluation reuses."""
+        config = self.eval_config()
+        views = (f", each answer candidate also scored on its own view (candidate views, up to "
+                 f"{config.candidate_views})" if config.candidate_views else "")
+        return (f"Decoding: beam {config.num_beams}, top {config.top_k}{views}; "
+                f"`kgt5mm evaluate <folder> --split {self.metrics_split or 'test'}` uses the same "
+                f"settings.")
+
     def model_card(self) -> str:
         """README.md text: YAML metadata (library, tags, datasets, model-index) and usage."""
         import yaml
@@ -244,7 +253,8 @@ class KGT5MMModel:
         if self.metrics:
             lines += ["## Evaluation", "",
                       f"Filtered ranking over train+valid+test, both directions, split "
-                      f"`{self.metrics_split or 'test'}`, realistic ranks (PyKEEN definitions).", "",
+                      f"`{self.metrics_split or 'test'}`, realistic ranks (PyKEEN definitions). "
+                      f"{self._decoding_line()}", "",
                       "| side | MRR | Hits@1 | Hits@3 | Hits@10 | in-beam share |", "|---|---|---|---|---|---|"]
             for side in ("both", "tail", "head"):
                 key = f"{side}.realistic."

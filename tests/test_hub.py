@@ -48,6 +48,10 @@ def test_folder_layout_and_model_card(saved):
     assert meta["library_name"] == "kgt5mm" and meta["datasets"] == ["wn9_img_tiny"]
     values = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
     assert values["mrr"] == pytest.approx(result.metrics["both.realistic.mrr"], abs=1e-6)
+    assert "Decoding: beam 5, top 5;" in card  # the saved settings the metrics came from
+    model.config["eval"]["candidate_views"] = 64
+    assert "candidate views, up to 64" in model.model_card()
+    model.config["eval"]["candidate_views"] = 0
     config = json.loads((folder / CONFIG_FILE).read_text())
     assert config["dataset"] == "wn9_img_tiny"
     assert config["prompts"] == {"context_source": config["config"]["context"]["layout_prompt_version"]}
