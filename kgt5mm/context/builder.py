@@ -219,7 +219,7 @@ class ContextBuilder:
         self._candidate: np.ndarray | None = None
         self._candidate_rows: list[list[bool]] | None = None
         if self.config.hide_other_candidates:
-            self._set_candidates(relevance)
+            self._ensure_candidates(relevance)
         #: rows up to this many entries take the pure-Python ranking path (same order as numpy)
         self._small_degree = 48
         self._train_h: list[int] = train[:, 0].tolist()
@@ -233,7 +233,10 @@ class ContextBuilder:
         self._sentence_cache: dict[tuple[str, int], list[tuple[str, int]]] = {}
         self._warned_query = False
 
-    def _set_candidates(self, relevance: np.ndarray | None = None) -> None:
+    def _ensure_candidates(self, relevance: np.ndarray | None = None) -> None:
+        """Build the candidate matrix once (from ``relevance`` if given, else computed)."""
+        if self._candidate is not None:
+            return
         if relevance is None:
             relevance = relation_relevance(self.kg)
         self._candidate = relevance >= self.config.candidate_confidence
@@ -459,8 +462,7 @@ class ContextBuilder:
             if exclude_edge is not None:
                 raise ValueError("only_candidate builds evaluation contexts: pass no exclude_edge")
             only_candidate = int(only_candidate)
-            if self._candidate is None:
-                self._set_candidates()
+            self._ensure_candidates()
         if exclude_edge is not None:
             if not 0 <= int(exclude_edge) < len(self._canonical_row):
                 raise ValueError(f"exclude_edge {exclude_edge} is not a train row index "
@@ -633,8 +635,7 @@ class ContextBuilder:
         when ``drop_known_answers``). Each entity is listed once.
         """
         entity, q = int(entity), int(query_relation)
-        if self._candidate is None:
-            self._set_candidates()
+        self._ensure_candidates()
         qseed = query_seed(self.config.seed, 0, entity, q)
         nb_ids, nb_qr, _ = self._ranked_neighbours(entity, q, None, qseed)
         row = self._candidate_rows[q]

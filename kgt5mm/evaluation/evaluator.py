@@ -458,16 +458,15 @@ def predict_candidates(
     if config.candidate_views and not hasattr(builder, "build_candidate_views"):
         raise ConfigError(f"eval.candidate_views needs a builder with build_candidate_views(); "
                           f"{type(builder).__name__} has none")
+    ent_out = np.full((len(shard), k), -1, dtype=np.int64)
+    score_out = np.full((len(shard), k), -np.inf, dtype=np.float32)
+    full_out = np.zeros((len(shard), kg.num_entities), dtype=np.float32) if config.exhaustive else None
     was_training = inner.training
     inner.eval()
     try:
         sources = builder.build_many(queries[shard]) if len(shard) else []
-        ent_out = np.full((len(sources), k), -1, dtype=np.int64)
-        score_out = np.full((len(sources), k), -np.inf, dtype=np.float32)
-        full_out = (np.zeros((len(sources), kg.num_entities), dtype=np.float32)
-                    if config.exhaustive else None)
         order = np.argsort([len(s) for s in sources], kind="stable")  # less padding per batch
-        bar = _progress(len(sources), accelerator, "decoding" if not config.exhaustive else "scoring")
+        bar = _progress(len(shard), accelerator, "decoding" if not config.exhaustive else "scoring")
         for ids, mask, idx in _batches(tokenizer, sources, order, config, device):
             if config.exhaustive:
                 scores = score_all_entities(inner, trie, input_ids=ids, attention_mask=mask,
