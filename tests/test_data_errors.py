@@ -118,6 +118,18 @@ def test_non_integer_id_openke(tmp_path: Path) -> None:
     expect_error(folder, "train.txt", 2, "x")
 
 
+@pytest.mark.parametrize("value", ["1_0", "\u0661", "+"])
+def test_integer_forms_int_accepts_but_files_should_not_hold(tmp_path: Path, value: str) -> None:
+    # int() reads "1_0" as 10 and Arabic-Indic digits as digits; an id file holding them is broken.
+    folder = make(tmp_path, OPENKE_FILES, **{"train.txt": f"0\t0\t1\n1\t{value}\t2\n"})
+    expect_error(folder, "train.txt", 2, value)
+
+
+def test_count_header_with_digit_separator_openke(tmp_path: Path) -> None:
+    folder = make(tmp_path, OPENKE_FILES, **{"relation2id.txt": "1_0\nP1 0\nP2 1\n"})
+    expect_error(folder, "relation2id.txt", 1, "1_0")
+
+
 def test_id_beyond_int64_openke(tmp_path: Path) -> None:
     folder = make(tmp_path, OPENKE_FILES, **{"train.txt": "0\t0\t1\n1\t0\t99999999999999999999\n"})
     expect_error(folder, "train.txt", 2, "99999999999999999999")

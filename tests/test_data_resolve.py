@@ -26,6 +26,10 @@ def test_unknown_or_out_of_range_entity_is_a_clear_error(kg):
         kg.resolve_entity("no such thing")
     with pytest.raises(KGT5MMError, match="outside"):
         kg.resolve_entity(kg.num_entities)
+    # "\u00b2" (superscript two) passes str.isdigit() but int() refuses it
+    for text in ("\u00b2", "1_0"):
+        with pytest.raises(KGT5MMError, match="unknown entity"):
+            kg.resolve_entity(text)
 
 
 def test_a_name_that_is_another_entitys_id_is_refused():

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kgt5mm.data.parsing import parse_int
 from kgt5mm.errors import DataFormatError, KGT5MMError
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def load_vlm_desc_file(path: str | Path, kg: KnowledgeGraph, *, model: str | Non
     if not lines:
         raise DataFormatError(path, None, "empty file")
     try:
-        count = int(lines[0].strip())
+        count = parse_int(lines[0])
     except ValueError:
         raise DataFormatError(path, 1, "first line must be the number of entries", lines[0]) from None
     records = []
@@ -235,7 +236,7 @@ def load_vlm_desc_file(path: str | Path, kg: KnowledgeGraph, *, model: str | Non
         if not line.strip():
             continue
         index, sep, text = line.partition("\t")
-        if not sep or not index.strip().isdigit():
+        if not sep or not (index.strip().isascii() and index.strip().isdigit()):
             raise DataFormatError(path, number, "expected index<TAB>text", line[:80])
         entity = int(index)
         if not 0 <= entity < kg.num_entities:

@@ -238,7 +238,7 @@ class KnowledgeGraph:
         for found in (by_name, by_id):
             if found is not None:
                 return int(found)
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return self.resolve_entity(int(text))
         raise KGT5MMError(f"{self.name}: unknown entity {text!r} (not a name, an id or an index)")
 
@@ -260,7 +260,7 @@ class KnowledgeGraph:
             q = self._relation_id_index[str(value)]
         elif str(value) in self.relation_texts:
             q = self.relation_texts.index(str(value))
-        elif str(value).isdigit():
+        elif str(value).isascii() and str(value).isdigit():
             q = int(str(value))
         else:
             raise KGT5MMError(

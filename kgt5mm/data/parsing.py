@@ -12,6 +12,7 @@ lines, which the loaders add to the graph's ``skipped`` report.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +20,20 @@ import numpy as np
 
 from kgt5mm.errors import DataFormatError
 
+# What an integer field may look like. Python's int() and numpy's string cast also accept digit
+# separators ("1_0" -> 10) and non-ASCII digits ("١٢" -> 12); a data file holding them is more
+# likely broken than meant, so they are refused.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# A character no integer table may hold; found in one pass over the joined text.
+_NOT_INTEGER_TEXT = re.compile(r"[^0-9+\-\s]")
+
 __all__ = [
     "TableRows",
     "read_text",
     "read_lines",
     "read_table",
     "read_int_table",
+    "parse_int",
     "read_count_header",
 ]
 
@@ -85,13 +94,25 @@ def read_lines(path: str | Path) -> list[str]:
     return lines
 
 
+def parse_int(text: str) -> int:
+    """``int(text)`` for plain ASCII integers only (optional sign, digits; surrounding blanks ok).
+
+    :raises ValueError: for anything else, including the digit separators and non-ASCII digits
+        that ``int()`` accepts (``"1_0"``, ``"١٢"``)
+    """
+    stripped = text.strip()
+    if not _INTEGER.fullmatch(stripped):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(stripped)
+
+
 def read_count_header(path: Path, lines: list[str]) -> int:
     """Parse the first line of an OpenKE-style file, which holds the number of records."""
     if not lines:
         raise DataFormatError(path, None, "file is empty (expected a count on line 1)")
     head = lines[0].strip()
     try:
-        count = int(head)
+        count = parse_int(head)
     except ValueError:
         raise DataFormatError(path, 1, "first line must be the number of records", head) from None
     if count < 0:
@@ -173,9 +194,10 @@ def read_int_table(
         body = [s for s, b in zip(body, blank_mask, strict=True) if not b]
         numbers = numbers[~blank_mask]
         logger.warning("%s: skipped %d blank line(s)", path, skipped)
-    tokens = "\n".join(body).split()
+    text = "\n".join(body)
+    tokens = text.split()
     values: np.ndarray | None = None
-    if len(tokens) == columns * len(body):
+    if len(tokens) == columns * len(body) and not _NOT_INTEGER_TEXT.search(text):
         try:
             values = np.array(tokens, dtype=np.str_).astype(np.int64).reshape(len(body), columns)
         except (ValueError, OverflowError):
@@ -199,7 +221,9 @@ def _locate_int_error(path: Path, body: list[str], numbers: np.ndarray, columns:
                 path, number, f"expected {columns} columns, found {len(fields)}", line
             )
         for value in fields:
-            try:  # the same conversion as the vectorized pass (int() accepts more, e.g. "1_0")
+            if not _INTEGER.fullmatch(value):
+                raise DataFormatError(path, number, "not an integer id", value)
+            try:  # the same conversion as the vectorized pass
                 np.array(value, dtype=np.str_).astype(np.int64)
             except ValueError:
                 raise DataFormatError(path, number, "not an integer id", value) from None

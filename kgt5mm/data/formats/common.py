@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kgt5mm.data.parsing import TableRows
+from kgt5mm.data.parsing import TableRows, parse_int
 from kgt5mm.errors import DataFormatError
 
 __all__ = [
@@ -76,7 +76,7 @@ def id_map_from_rows(
         if not key:
             raise DataFormatError(path, line, f"empty {what} id", row)
         try:
-            index = int(raw_index)
+            index = parse_int(raw_index)
         except ValueError:
             raise DataFormatError(
                 path, line, f"{what} index is not an integer", raw_index

@@ -31,7 +31,7 @@ from kgt5mm.data.formats.common import (
 )
 from kgt5mm.data.graph import KnowledgeGraph, inverse_texts
 from kgt5mm.data.names import definition_hints, disambiguate_names
-from kgt5mm.data.parsing import read_table
+from kgt5mm.data.parsing import parse_int, read_table
 from kgt5mm.errors import DataFormatError
 from kgt5mm.typing import (
     IKRL_DIR,
@@ -49,6 +49,15 @@ __all__ = ["is_ikrl_folder", "load_ikrl"]
 logger = logging.getLogger(__name__)
 
 
+def _is_count_line(line: str) -> bool:
+    """Whether a first line holds a record count (OpenKE style) rather than a record."""
+    try:
+        parse_int(line)
+    except ValueError:
+        return False
+    return True
+
+
 def _ikrl_dir(folder: Path) -> Path:
     return folder / IKRL_DIR if (folder / IKRL_DIR).is_dir() else folder
 
@@ -59,8 +68,8 @@ def is_ikrl_folder(folder: Path) -> bool:
     return (
         (base / IKRL_ENTITY2ID).is_file()
         and (base / "train.txt").is_file()
-        and not (
-            (base / IKRL_ENTITY2ID).read_text(errors="replace").split("\n", 1)[0].strip().isdigit()
+        and not _is_count_line(
+            (base / IKRL_ENTITY2ID).read_text(errors="replace").split("\n", 1)[0]
         )
     )
 
