@@ -236,6 +236,30 @@ def test_merge_candidate_scores_keeps_each_entitys_best_score():
                                np.array([3, 3, 3]))
 
 
+@pytest.mark.parametrize("exhaustive", [True, False])
+def test_candidate_views_skip_views_the_full_context_already_scored(setup, monkeypatch, exhaustive):
+    """A one-candidate query's view is its full context: with the candidate already scored
+    there (exhaustive, or a full-width beam), only the several-candidate views are forced."""
+    import kgt5mm.evaluation.evaluator as evaluator
+
+    kg, views = setup.kg, 3
+    forced = []
+    real = evaluator.score_paired_entities
+
+    def counting(model, trie, *, entities, **kwargs):
+        forced.append(len(entities))
+        return real(model, trie, entities=entities, **kwargs)
+
+    monkeypatch.setattr(evaluator, "score_paired_entities", counting)
+    config = (EvalConfig(exhaustive=True, candidate_views=views) if exhaustive else
+              EvalConfig(num_beams=kg.num_entities, top_k=kg.num_entities, candidate_views=views))
+    evaluate(setup.model, setup.tokenizer, kg, setup.builder, split="test", config=config)
+    counts = [len(setup.builder.answer_candidates(e, q)) for e, q, _ in kg.queries("test").tolist()]
+    several = sum(min(c, views) for c in counts if c > 1)
+    assert 0 < several < sum(min(c, views) for c in counts)  # both kinds occur
+    assert sum(forced) == several
+
+
 def test_candidate_views_rank_by_the_best_exact_score_over_views(setup):
     """Exhaustive and full-width beam evaluation with candidate views against an independent
     computation: each entity scored by the model's own loss on the full context, each

@@ -487,9 +487,11 @@ def predict_candidates(
         if config.candidate_views and len(shard):
             views, owner, candidates = builder.build_candidate_views(queries[shard],
                                                                      config.candidate_views)
-            view_scores = np.zeros(len(views), dtype=np.float32)
-            order = np.argsort([len(s) for s in views], kind="stable")
-            bar = _progress(len(views), accelerator, "candidate views")
+            view_scores = _known_view_scores(views, owner, candidates, sources, ent_out, score_out,
+                                            full_out)
+            todo = np.flatnonzero(np.isnan(view_scores))
+            order = todo[np.argsort([len(views[i]) for i in todo], kind="stable")]
+            bar = _progress(len(todo), accelerator, "candidate views")
             for ids, mask, idx in _batches(tokenizer, views, order, config, device):
                 view_scores[idx] = score_paired_entities(
                     inner, trie, input_ids=ids, attention_mask=mask,
@@ -515,6 +517,33 @@ def predict_candidates(
         if config.exhaustive:
             full_out = np.concatenate([p[3] for p in parts])[back]
     return Predictions(queries=queries, entities=ent_out, scores=score_out, full_scores=full_out)
+
+
+def _known_view_scores(views: list[str], owner: np.ndarray, candidates: np.ndarray, sources: list[str],
+                      entities: np.ndarray, scores: np.ndarray, full_scores: np.ndarray | None
+                      ) -> np.ndarray:
+    """Scores of candidate views that decoding the full contexts already gave, NaN elsewhere.
+
+    A query with one candidate has its full context as that candidate's view. Its exact score
+    there is already known: in ``full_scores`` (exhaustive), or in the beam list when the beam
+    reached the candidate (the beam and the forced scorer use the same log-probabilities). Only
+    the other views need a teacher-forced pass (a third of WN9-IMG's are such repeats).
+
+    :param views: view sources; :param owner: each view's row in ``sources`` (full contexts);
+        :param candidates: each view's candidate; :param entities: ``(n, k)`` / :param scores:
+        the beam lists of the full contexts; :param full_scores: ``(n, E)`` or ``None``
+    """
+    known = np.full(len(views), np.nan, dtype=np.float32)
+    for v, (i, c) in enumerate(zip(owner.tolist(), candidates.tolist(), strict=True)):
+        if views[v] != sources[i]:
+            continue
+        if full_scores is not None:
+            known[v] = full_scores[i, c]
+        else:
+            hit = np.flatnonzero(entities[i] == c)
+            if len(hit):
+                known[v] = scores[i, hit[0]]
+    return known
 
 
 def _widen(rows: np.ndarray, width: int, fill: float) -> np.ndarray:
