@@ -63,6 +63,18 @@ def test_narrow_beam_ranks_bound_the_exact_ranks(setup):
     assert (exact.ranks.pessimistic[out] <= r.pessimistic[out]).all()
 
 
+def test_top_k_below_ten_warns_that_hits_at_10_is_inexact(setup, caplog):
+    config = EvalConfig(num_beams=3, top_k=3, max_queries=4)
+    with caplog.at_level("WARNING", logger="kgt5mm.evaluation.evaluator"):
+        evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="test", config=config)
+    assert "Hits@10 is inexact" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="kgt5mm.evaluation.evaluator"):
+        evaluate(setup.model, setup.tokenizer, setup.kg, setup.builder, split="test",
+                 config=EvalConfig(max_queries=4))
+    assert "inexact" not in caplog.text
+
+
 def test_filter_aware_beams_leave_top_k_candidates_after_filtering(setup):
     from collections import defaultdict
 

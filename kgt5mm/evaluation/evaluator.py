@@ -660,6 +660,10 @@ def evaluate(
     num_ent = kg.num_entities
     preds = predict_candidates(model, tokenizer, kg, builder, queries, config=config,
                                trie=trie, accelerator=accelerator)
+    if not config.exhaustive and config.top_k < max(HITS_AT):
+        logger.warning("eval.top_k %d < %d: Hits@%d is inexact, since a target outside a query's "
+                       "%d listed entities is ranked as tied with all entities not listed",
+                       config.top_k, max(HITS_AT), max(HITS_AT), config.top_k)
     fi = kg.filter_index
     if config.exhaustive:
         ranks = rank_from_scores(preds.full_scores, queries[:, 2],
