@@ -108,6 +108,11 @@ def test_predict_query_file_by_names_and_ids(model_dir, tmp_path):
     assert rows[2]["query_relation"] == r + kg.num_relations and rows[2]["answer"] is None
 
 
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
 def test_bad_query_line_names_file_and_line(model_dir, tmp_path):
     from kgt5mm.commands.predict import read_query_file
 
@@ -115,6 +120,12 @@ def test_bad_query_line_names_file_and_line(model_dir, tmp_path):
     bad.write_text("soul\t_hypernym\nno such entity\t_hypernym\n")
     with pytest.raises(DataFormatError, match=r"bad.tsv:2"):
         read_query_file(bad, tiny_setup().kg)
+    digits = tmp_path / "digits.tsv"  # passes str.isdigit(), which int() refuses
+    digits.write_text("soul\t_hypernym\n\u00b2\t_hypernym\n")
+    with pytest.raises(DataFormatError, match=r"digits.tsv:2: .*unknown entity"):
+        read_query_file(digits, tiny_setup().kg)
+    rows = read_query_file(_write(tmp_path / "index.tsv", "3\t0\n"), tiny_setup().kg)
+    assert rows[0, :2].tolist() == [3, 0]
     latin1 = tmp_path / "latin1.tsv"
     latin1.write_bytes("soul\t_hypernym\ncaf\xe9\t_hypernym\n".encode("latin-1"))
     with pytest.raises(DataFormatError, match=r"latin1.tsv:2: not UTF-8"):

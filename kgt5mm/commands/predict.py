@@ -55,8 +55,6 @@ def read_query_file(path: str | Path, kg, *, inverse: bool = False):
     path = Path(path)
     if not path.is_file():
         raise KGT5MMError(f"query file {str(path)!r} not found")
-    names = set(kg.entity_names) | set(kg.entity_ids)
-    relations = set(kg.relation_ids)
     for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
         try:
             text = raw.decode("utf-8").rstrip("\r")
@@ -72,10 +70,8 @@ def read_query_file(path: str | Path, kg, *, inverse: bool = False):
         direction = cols[2].strip() if len(cols) == 3 else ("head" if inverse else "tail")
         if inverse and len(cols) == 3 and direction not in ("head", "inverse"):
             raise DataFormatError(path, number, "--inverse conflicts with direction column", text)
-        ent_value = int(entity) if entity.isdigit() and entity not in names else entity
-        rel_value = int(relation) if relation.isdigit() and relation not in relations else relation
-        try:
-            rows.append(parse_queries([(ent_value, rel_value, direction)], kg)[0])
+        try:  # a digit string is an index where it is no name or id (resolve_entity's order)
+            rows.append(parse_queries([(entity, relation, direction)], kg)[0])
         except KGT5MMError as error:
             raise DataFormatError(path, number, str(error), text) from error
     return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
