@@ -22,6 +22,10 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The checkout's kgt5mm, as train.py (at the repository root) used it, whatever is installed:
+# run_scripts/launch.sh calls this script after a run, and an hour's run must not end in an
+# import error.
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from _record import write_record  # noqa: E402
 
